@@ -1,0 +1,57 @@
+# promo-codes: `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON313 = $(shell tools/find-python313)
+# sam build needs the runtime's interpreter on PATH; the venv's is exactly that.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt layers/promo/requirements.txt pyproject.toml
+	@python=$$(tools/find-python313) && \
+	  { [ -x $(BIN)/python ] && $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
+	    || { rm -rf $(VENV) && "$$python" -m venv $(VENV); }; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: install
+install: $(STAMP) node_modules/.package-lock.json ## Create .venv (Python 3.13) and install pinned dependencies
+
+.PHONY: test
+test: install ## Run unit, protocol and integration tests (DynamoDB Local is started by the tests)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff (lint + format check), mypy, sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/promo/promo tools tests $(wildcard functions/*/app.py)
+	$(BIN)/sam validate --lint
+
+.PHONY: format
+format: install ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: build
+build: install ## sam build (no Docker needed; the layer gets arm64 wheels)
+	$(BIN)/sam build --parameter-overrides "" PYTHON=$(CURDIR)/$(BIN)/python
+
+.PHONY: clean
+clean: ## Remove build output and caches (keeps .venv and .local data)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Shared package of the promo-code service: domain, store, codecs, auth and settings."""

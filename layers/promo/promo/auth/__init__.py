@@ -1,0 +1,1 @@
+"""Credentials: how secrets are stored (hashes only) and checked (constant time)."""

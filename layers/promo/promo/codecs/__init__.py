@@ -1,0 +1,1 @@
+"""Wire formats: parsing requests and rendering responses, one module per vendor protocol."""

@@ -1,0 +1,1 @@
+"""The promo-code domain: one model behind the four vendor vocabularies."""

@@ -1,0 +1,99 @@
+"""Domain exceptions, defined once. Each vendor codec maps them to its own error shape."""
+
+from collections.abc import Iterable
+
+
+class PromoError(Exception):
+    """Base of every refusal the service answers with a vendor error instead of a crash."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(PromoError):
+    """The request breaks the protocol's rules; ``location`` names the offending field."""
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class MalformedRequest(PromoError):
+    """The body cannot be parsed at all (bad XML/JSON, wrong content type, too large)."""
+
+
+class AuthenticationFailed(PromoError):
+    """Credentials missing, unknown, expired or revoked. Never says which."""
+
+    def __init__(self, message: str = "Authentication failed.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(PromoError):
+    """Authenticated, but the credential may not do this (e.g. a session without admin rights)."""
+
+
+class CodeNotFound(PromoError):
+    """No such code in this tenant; also the answer for another tenant's code."""
+
+    def __init__(self, message: str = "Promo code not found.") -> None:
+        super().__init__(message)
+
+
+class CodesNotFound(PromoError):
+    """Several ids that do not name codes of this tenant."""
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.ids = sorted(set(ids))
+        super().__init__("Unknown promo code ids: " + ", ".join(self.ids))
+
+
+class PoolNotFound(PromoError):
+    def __init__(self, message: str = "Promo code pool not found.") -> None:
+        super().__init__(message)
+
+
+class NoCodeAvailable(PromoError):
+    """The pool has no code left to issue."""
+
+    def __init__(self, message: str = "No available promo codes in pool.") -> None:
+        super().__init__(message)
+
+
+class NotAvailableForIssue(PromoError):
+    """The code exists but its state or validity window forbids issuing it."""
+
+    def __init__(self, message: str = "Promo code can't be issued.") -> None:
+        super().__init__(message)
+
+
+class OutsideIssueWindow(PromoError):
+    """The request's effective time is outside the pool's issue window."""
+
+    def __init__(self, message: str = "Issue date not in promo code issuance date range.") -> None:
+        super().__init__(message)
+
+
+class TransitionRefused(PromoError):
+    """A lifecycle transition whose source state does not hold (e.g. redeeming a used code)."""
+
+
+class DuplicateValues(PromoError):
+    """Values already present in the tenant or repeated within one request. Nothing was written."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = sorted(set(values))
+        super().__init__("Duplicate promo code values: " + ", ".join(self.values))
+
+
+class CodeSpaceExhausted(PromoError):
+    """The generator's alphabet and length cannot supply the requested number of new codes."""
+
+
+class IdempotencyConflict(PromoError):
+    """A retried idempotency key arrived with a different request body."""
+
+
+class StoreUnavailable(PromoError):
+    """DynamoDB failed (throttled, timed out) after retries; the request may be retried as is."""

@@ -1,0 +1,51 @@
+"""Every lifecycle transition, defined once.
+
+``AVAILABLE -> ISSUED -> USED``, plus ``BLOCKED``; soft deletion is the separate activity state.
+The store turns each rule into the condition of a single conditional write (the condition is the
+state the code leaves), and the domain uses the same rules to explain a refusal.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from promo.domain.models import ActivityState, Code, CodeState
+
+
+class Transition(StrEnum):
+    ISSUE = "ISSUE"
+    REDEEM = "REDEEM"
+    BLOCK = "BLOCK"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    sources: frozenset[CodeState]
+    target: CodeState
+    # Whether the code's validity window must contain the request's effective time.
+    needs_validity: bool
+
+
+RULES: dict[Transition, Rule] = {
+    Transition.ISSUE: Rule(frozenset({CodeState.AVAILABLE}), CodeState.ISSUED, True),
+    # A code may be redeemed without having been issued first (SyncTV and POS flows do that).
+    Transition.REDEEM: Rule(
+        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.USED, True
+    ),
+    Transition.BLOCK: Rule(
+        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.BLOCKED, False
+    ),
+}
+
+
+def allows(transition: Transition, code: Code, at: datetime) -> bool:
+    """Whether ``transition`` may leave ``code``'s current state at effective time ``at``."""
+    rule = RULES[transition]
+    if code.activity is not ActivityState.ACTIVE or code.state not in rule.sources:
+        return False
+    return not rule.needs_validity or code.validity.contains(at)
+
+
+def is_redeemable(code: Code, at: datetime) -> bool:
+    """What SyncTV's validate answers: active, not used or blocked, inside its validity window."""
+    return allows(Transition.REDEEM, code, at)

@@ -1,0 +1,141 @@
+"""Entities shared by every protocol. Plain frozen dataclasses: built on every hot-path call, so
+they stay cheap; request validation is pydantic's job at the codec edge."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class CodeState(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    ISSUED = "ISSUED"
+    USED = "USED"
+    BLOCKED = "BLOCKED"
+
+
+class ActivityState(StrEnum):
+    """Soft deletion, orthogonal to the lifecycle state (Mews ``ActivityState``)."""
+
+    ACTIVE = "ACTIVE"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open ``[start, end)`` interval; a missing bound is unbounded."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def contains(self, moment: datetime) -> bool:
+        if self.start is not None and moment < self.start:
+            return False
+        return self.end is None or moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class PointOfContact:
+    """Where a code was issued or used: a Maestra endpoint, a CRM.COM unit, a SyncTV device."""
+
+    external_id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a code was issued to, in the issuing protocol's terms.
+
+    ``kind`` names the identifier, e.g. ``maestra.webSiteUserId`` or
+    ``crm.rewards_participant.number``; ``identifier`` is its value.
+    """
+
+    kind: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class CrmCampaign:
+    """CRM.COM's view of a pool: a promotion campaign."""
+
+    id: str
+    name: str
+    alternative_code: str | None = None
+    type: str = "DISCOUNT_PROMOTION"
+    distribution_method: str = "UPON_REQUEST"
+    state: str = "POSTED"
+    description: str | None = None
+    long_description: str | None = None
+    short_description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAliases:
+    """How each protocol names the pool. A protocol without an alias cannot reach the pool."""
+
+    maestra_external_id: str | None = None
+    crm_campaign: CrmCampaign | None = None
+    synctv_offer_id: int | None = None
+    mews_voucher_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    tenant_id: str
+    pool_id: str
+    name: str
+    description: str | None = None
+    aliases: PoolAliases = field(default_factory=PoolAliases)
+    issue_window: Window = field(default_factory=Window)
+    # Days a code added without its own validity end stays valid; None: no end.
+    default_validity_days: int | None = None
+    # Shards of the pool's available-code index: each takes ~1,000 claims/s (docs/capacity.md).
+    shard_count: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    tenant_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewCode:
+    """A code to be added: what the caller decides. Ids and audit come from the store."""
+
+    pool_id: str
+    value: str
+    validity: Window = field(default_factory=Window)
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    tenant_id: str
+    pool_id: str
+    value: str
+    uuid: UUID
+    # The integer id SyncTV calls ``id`` and Maestra ``mindboxId``; unique within the tenant.
+    number: int
+    state: CodeState
+    activity: ActivityState
+    validity: Window
+    audit: Audit
+    issued_at: datetime | None = None
+    issued_to: Recipient | None = None
+    issued_point_of_contact: PointOfContact | None = None
+    used_at: datetime | None = None
+    used_by: str | None = None
+    used_point_of_contact: PointOfContact | None = None
+    blocked_at: datetime | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.activity is ActivityState.DELETED

@@ -1,0 +1,125 @@
+"""Tenants, pools and the aliases by which each protocol names a pool."""
+
+from promo.cache import TtlCache
+from promo.domain.errors import InvalidRequest
+from promo.domain.models import Pool, Tenant
+from promo.settings import Settings
+from promo.store import keys
+from promo.store.items import Item, pool_from_item, pool_to_item, s
+from promo.store.table import Table, TransactionCancelled
+
+
+def pool_aliases(pool: Pool) -> list[tuple[str, str]]:
+    """Every (protocol, alias) that names ``pool``; each must be unique within the tenant."""
+    aliases = pool.aliases
+    named: list[tuple[str, str]] = []
+    if aliases.maestra_external_id is not None:
+        named.append(("maestra", aliases.maestra_external_id))
+    if aliases.synctv_offer_id is not None:
+        named.append(("synctv", str(aliases.synctv_offer_id)))
+    if aliases.mews_voucher_id is not None:
+        named.append(("mews", str(aliases.mews_voucher_id)))
+    campaign = aliases.crm_campaign
+    if campaign is not None:
+        named.append(("crm-id", campaign.id))
+        named.append(("crm-name", campaign.name))
+        if campaign.alternative_code is not None:
+            named.append(("crm-alternative-code", campaign.alternative_code))
+    return named
+
+
+class CatalogStore:
+    def __init__(self, table: Table, settings: Settings) -> None:
+        self._table = table
+        self._pools: TtlCache[tuple[str, str], Pool | None] = TtlCache(
+            settings.config_cache_seconds
+        )
+        self._aliases: TtlCache[tuple[str, str, str], str | None] = TtlCache(
+            settings.config_cache_seconds
+        )
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        if not keys.TENANT_ID.match(tenant.tenant_id):
+            raise InvalidRequest("Tenant ids use only letters, digits, '-' and '_'.", "tenant")
+        self._table.put(Item={**keys.tenant_key(tenant.tenant_id), "name": s(tenant.name)})
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        item = self._table.get(keys.tenant_key(tenant_id))
+        return None if item is None else Tenant(tenant_id, item["name"]["S"])
+
+    def put_pool(self, pool: Pool) -> None:
+        """Create or replace a pool and claim its aliases, atomically.
+
+        An alias already naming another pool of the tenant refuses the whole write.
+        """
+        actions: list[Item] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {
+                        **keys.pool_key(pool.tenant_id, pool.pool_id),
+                        **pool_to_item(pool),
+                        "list_pk": s(keys.pool_catalog_partition(pool.tenant_id)),
+                        "list_sk": s(pool.pool_id),
+                    },
+                }
+            }
+        ]
+        named = pool_aliases(pool)
+        for protocol, alias in named:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": {
+                            **keys.alias_key(pool.tenant_id, protocol, alias),
+                            "pool": s(pool.pool_id),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR #pool = :pool",
+                        "ExpressionAttributeNames": {"#pool": "pool"},
+                        "ExpressionAttributeValues": {":pool": s(pool.pool_id)},
+                    }
+                }
+            )
+        try:
+            self._table.transact(actions)
+        except TransactionCancelled as cancelled:
+            taken = [
+                f"{protocol} {alias!r}"
+                for (protocol, alias), reason in zip(named, cancelled.reasons[1:], strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            raise InvalidRequest(
+                "Aliases already name another pool: " + ", ".join(taken), "aliases"
+            ) from None
+        self._pools.forget((pool.tenant_id, pool.pool_id))
+
+    def get_pool(self, tenant_id: str, pool_id: str) -> Pool | None:
+        """A pool, from the function's cache if read within the cache TTL."""
+
+        def load() -> Pool | None:
+            item = self._table.get(keys.pool_key(tenant_id, pool_id))
+            return None if item is None else pool_from_item(item)
+
+        return self._pools.get_or_load((tenant_id, pool_id), load)
+
+    def find_pool(self, tenant_id: str, protocol: str, alias: str) -> Pool | None:
+        """The pool a protocol names by ``alias`` (e.g. ``maestra``, an externalId)."""
+
+        def load() -> str | None:
+            item = self._table.get(keys.alias_key(tenant_id, protocol, alias))
+            return None if item is None else str(item["pool"]["S"])
+
+        pool_id = self._aliases.get_or_load((tenant_id, protocol, alias), load)
+        return None if pool_id is None else self.get_pool(tenant_id, pool_id)
+
+    def list_pools(self, tenant_id: str) -> list[Pool]:
+        items = self._table.paginate(
+            self._table.query,
+            IndexName=keys.TableLayout().listing_index,
+            KeyConditionExpression="list_pk = :catalog",
+            ExpressionAttributeValues={":catalog": s(keys.pool_catalog_partition(tenant_id))},
+        )
+        pool_ids = [item["pk"]["S"].rsplit("#POOL#", 1)[1] for item in items]
+        found = self._table.batch_get([keys.pool_key(tenant_id, p) for p in pool_ids])
+        return sorted((pool_from_item(item) for item in found), key=lambda p: p.pool_id)

@@ -1,0 +1,32 @@
+"""The DynamoDB client, created once per process and reused across invocations."""
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from promo.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# Short timeouts and few retries: a Lambda behind API Gateway has 29 s in all, and a caller's own
+# retry (idempotent by design) beats a long hang.
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 4},
+    max_pool_connections=64,
+)
+
+
+@cache
+def dynamodb() -> "DynamoDBClient":
+    settings = get_settings()
+    return boto3.client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=_CONFIG,
+    )

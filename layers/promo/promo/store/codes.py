@@ -1,0 +1,695 @@
+"""Promo codes in DynamoDB: add, claim, lifecycle transitions, lookups, soft delete, listing.
+
+Every state change is a single conditional write whose condition is the state it leaves (the
+rules of ``promo.domain.lifecycle``); nothing here reads a code and then writes it on the strength
+of that read.
+"""
+
+import heapq
+import random
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from promo import observability
+from promo.domain import clock
+from promo.domain.errors import (
+    CodeNotFound,
+    CodesNotFound,
+    DuplicateValues,
+    NoCodeAvailable,
+    NotAvailableForIssue,
+    StoreUnavailable,
+    TransitionRefused,
+)
+from promo.domain.ids import code_uuid, number_of
+from promo.domain.lifecycle import RULES, Rule, Transition
+from promo.domain.models import (
+    ActivityState,
+    Code,
+    CodeState,
+    NewCode,
+    PointOfContact,
+    Pool,
+    Recipient,
+    Window,
+)
+from promo.settings import Settings
+from promo.store import keys
+from promo.store.items import (
+    Item,
+    code_from_item,
+    contact_attributes,
+    n,
+    s,
+    window_attributes,
+)
+from promo.store.table import (
+    TRANSACTION_LIMIT,
+    ConditionFailed,
+    Table,
+    TransactionCancelled,
+)
+
+# Two items per code (code + id pointer), so this many codes fit one atomic transaction.
+_CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
+# Claims this far in the past read the index at their own time instead of using the cache.
+_BACKDATED = timedelta(minutes=1)
+_NOT_STAGED = "attribute_not_exists(staged_batch)"
+_NEW_ITEM = "attribute_not_exists(pk)"
+_AVAILABLE_ATTRIBUTES = "avail_pk, avail_sk"
+
+
+class CodeStore:
+    def __init__(self, table: Table, settings: Settings) -> None:
+        self._table = table
+        self._settings = settings
+        self._layout = keys.TableLayout()
+        self._candidates: dict[tuple[str, str], deque[Item]] = {}
+        self._candidates_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ adding codes
+
+    def add(
+        self, tenant_id: str, pools: Mapping[str, Pool], new_codes: Sequence[NewCode], actor: str
+    ) -> list[Code]:
+        """Add codes atomically: all of them, or none and every conflicting value named.
+
+        Up to 50 codes go in one DynamoDB transaction. Larger batches are staged invisibly, then
+        made visible by one commit record (see docs/architecture.md, "Bulk add").
+        """
+        repeated = [v for v, times in Counter(c.value for c in new_codes).items() if times > 1]
+        if repeated:
+            raise DuplicateValues(repeated)
+        if not new_codes:
+            return []
+        now = clock.now()
+        first_number = self._allocate_numbers(tenant_id, len(new_codes))
+        stamped = clock.to_stored(now)
+        codes_items = [
+            self._new_code_item(
+                tenant_id, pools[code.pool_id], code, first_number + offset, stamped, actor
+            )
+            for offset, code in enumerate(new_codes)
+        ]
+        if len(codes_items) <= _CODES_PER_TRANSACTION:
+            self._write_codes(codes_items, stage=None)
+        else:
+            self._add_staged(tenant_id, codes_items, now, actor)
+        return [code_from_item(code_item) for code_item, _ in codes_items]
+
+    def _new_code_item(
+        self, tenant_id: str, pool: Pool, new: NewCode, number: int, stamped: str, actor: str
+    ) -> tuple[Item, Item]:
+        code_id = code_uuid(number)
+        validity = new.validity
+        if validity.end is None and pool.default_validity_days is not None:
+            start = validity.start or clock.from_stored(stamped)
+            validity = Window(validity.start, start + timedelta(days=pool.default_validity_days))
+        position = keys.index_position(new.value)
+        item: Item = {
+            **keys.code_key(tenant_id, new.value),
+            "tenant": s(tenant_id),
+            "pool": s(pool.pool_id),
+            "value": s(new.value),
+            "uuid": s(str(code_id)),
+            "number": n(number),
+            "state": s(CodeState.AVAILABLE),
+            "activity": s(ActivityState.ACTIVE),
+            "created_at": s(stamped),
+            "created_by": s(actor),
+            "updated_at": s(stamped),
+            "updated_by": s(actor),
+            "avail_pk": s(
+                keys.available_partition(
+                    tenant_id, pool.pool_id, keys.shard_of(position, pool.shard_count)
+                )
+            ),
+            "avail_sk": s(position),
+            "list_pk": s(keys.listing_partition(tenant_id, pool.pool_id)),
+            "list_sk": s(keys.listing_position(stamped, number)),
+            **window_attributes(validity),
+        }
+        pointer: Item = {
+            **keys.number_key(tenant_id, number),
+            "value": s(new.value),
+            "uuid": s(str(code_id)),
+        }
+        return item, pointer
+
+    def _allocate_numbers(self, tenant_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive integer ids with one atomic counter update."""
+        attributes = self._table.update(
+            Key=keys.counter_key(tenant_id),
+            UpdateExpression="ADD next_number :count",
+            ExpressionAttributeValues={":count": n(count)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(attributes["next_number"]["N"]) - count + 1
+
+    def created_count(self, tenant_id: str) -> int:
+        """How many codes the tenant ever created: an upper bound on the values it holds."""
+        item = self._table.get(keys.counter_key(tenant_id))
+        return int(item["next_number"]["N"]) if item else 0
+
+    def _write_codes(
+        self, codes_items: Sequence[tuple[Item, Item]], stage: tuple[str, int] | None
+    ) -> None:
+        """One transaction; raises DuplicateValues naming every value already present."""
+        actions: list[Item] = []
+        for code_item, pointer in codes_items:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": code_item if stage is None else _staged(code_item, *stage),
+                        "ConditionExpression": _NEW_ITEM,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": pointer,
+                        "ConditionExpression": _NEW_ITEM,
+                    }
+                }
+            )
+        for _ in range(2):
+            try:
+                self._table.transact(actions)
+                return
+            except TransactionCancelled as cancelled:
+                duplicates, cleared = self._conflicts(cancelled, actions)
+                if duplicates:
+                    raise DuplicateValues(duplicates) from cancelled
+                if not cleared:
+                    raise StoreUnavailable("Adding codes failed; nothing was written.") from None
+        raise StoreUnavailable("Adding codes failed; nothing was written.")
+
+    def _conflicts(
+        self, cancelled: TransactionCancelled, actions: Sequence[Item]
+    ) -> tuple[list[str], bool]:
+        """The values that are really taken, and whether abandoned staged writes were cleared."""
+        duplicates, cleared = [], False
+        for action, reason in zip(actions, cancelled.reasons, strict=False):
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            existing = reason.get("Item")
+            if existing is not None and self._clear_if_abandoned(existing):
+                cleared = True
+            else:
+                duplicates.append(action["Put"]["Item"]["value"]["S"])
+        return duplicates, cleared
+
+    def _add_staged(
+        self, tenant_id: str, codes_items: list[tuple[Item, Item]], now: datetime, actor: str
+    ) -> None:
+        batch_id = uuid.uuid4().hex
+        deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
+        chunks = [
+            codes_items[i : i + _CODES_PER_TRANSACTION]
+            for i in range(0, len(codes_items), _CODES_PER_TRANSACTION)
+        ]
+        with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
+            outcomes = list(
+                pool.map(lambda chunk: self._stage_chunk(chunk, (batch_id, deadline)), chunks)
+            )
+        duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
+        failed = [outcome for outcome in outcomes if outcome is not None]
+        if failed or time.time() >= deadline:
+            self._unstage(codes_items, batch_id)
+            if duplicates:
+                raise DuplicateValues(duplicates)
+            raise StoreUnavailable("Adding codes failed; nothing was written.")
+        # The commit point: from here on the batch exists, even if this process dies.
+        self._table.put(
+            Item={
+                **keys.batch_key(tenant_id, batch_id),
+                "count": n(len(codes_items)),
+                "created_at": s(clock.to_stored(now)),
+                "created_by": s(actor),
+            },
+            ConditionExpression=_NEW_ITEM,
+        )
+        code_keys = [_key_of(item) for item, _ in codes_items]
+        with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
+            list(
+                pool.map(
+                    lambda chunk: self._settle_chunk(chunk, batch_id, publish=True),
+                    _chunked(code_keys, TRANSACTION_LIMIT),
+                )
+            )
+
+    def _stage_chunk(
+        self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
+    ) -> DuplicateValues | StoreUnavailable | None:
+        try:
+            self._write_codes(chunk, stage)
+        except (DuplicateValues, StoreUnavailable) as failure:
+            return failure
+        return None
+
+    def _unstage(self, codes_items: Sequence[tuple[Item, Item]], batch_id: str) -> None:
+        """Roll back a staged batch: delete whatever of it was written."""
+        code_keys = [_key_of(code_item) for code_item, _ in codes_items]
+        for chunk in _chunked(code_keys, TRANSACTION_LIMIT):
+            self._settle_chunk(chunk, batch_id, publish=False)
+        self._table.batch_delete([_key_of(pointer) for _, pointer in codes_items])
+
+    def _settle_chunk(self, code_keys: Sequence[Item], batch_id: str, publish: bool) -> None:
+        """Publish or delete up to 100 staged codes of one batch in one transaction.
+
+        If a reader already settled one of them the transaction is refused as a whole, and the
+        chunk is settled item by item instead.
+        """
+        action = self._publish_action if publish else self._delete_action
+        try:
+            self._table.transact([action(key, batch_id) for key in code_keys])
+        except TransactionCancelled:
+            for key in code_keys:
+                self._settle_one(key, batch_id, publish)
+
+    def _settle_one(self, key: Item, batch_id: str, publish: bool) -> None:
+        request = (self._publish_action if publish else self._delete_action)(key, batch_id)
+        operation, arguments = next(iter(request.items()))
+        arguments = {k: v for k, v in arguments.items() if k != "TableName"}
+        try:
+            if operation == "Update":
+                self._table.update(**arguments)
+            else:
+                self._table.delete(**arguments)
+        except ConditionFailed:
+            pass  # already settled, or never written by this batch
+
+    def _publish_action(self, key: Item, batch_id: str) -> Item:
+        """Make a staged code of a committed batch visible and claimable."""
+        return {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": key,
+                "ConditionExpression": "staged_batch = :batch",
+                "UpdateExpression": (
+                    "SET avail_pk = staged_avail_pk, avail_sk = staged_avail_sk"
+                    " REMOVE staged_batch, staged_until, staged_avail_pk,"
+                    " staged_avail_sk"
+                ),
+                "ExpressionAttributeValues": {":batch": s(batch_id)},
+            }
+        }
+
+    def _delete_action(self, key: Item, batch_id: str) -> Item:
+        return {
+            "Delete": {
+                "TableName": self._table.name,
+                "Key": key,
+                "ConditionExpression": "staged_batch = :batch",
+                "ExpressionAttributeValues": {":batch": s(batch_id)},
+            }
+        }
+
+    def _batch_committed(self, item: Item) -> bool:
+        batch = keys.batch_key(item["tenant"]["S"], item["staged_batch"]["S"])
+        return self._table.get(batch) is not None
+
+    def _clear_if_abandoned(self, item: Item) -> bool:
+        """Delete a staged item whose writer died before committing and whose time ran out."""
+        if "staged_batch" not in item or int(item["staged_until"]["N"]) >= time.time():
+            return False
+        if self._batch_committed(item):
+            self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=True)
+            return False
+        self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=False)
+        return True
+
+    def _settle(self, item: Item) -> Item | None:
+        """Resolve a staged item: published if its batch committed, else None (invisible).
+
+        A staged item outlives its writer only if that process died mid-add; readers finish the
+        job, so a committed batch is never half-visible for longer than one read.
+        """
+        if "staged_batch" not in item:
+            return item
+        if not self._batch_committed(item):
+            return None
+        self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=True)
+        return self._table.get(_key_of(item))
+
+    # ------------------------------------------------------------------ claiming and transitions
+
+    def claim(
+        self,
+        pool: Pool,
+        at: datetime,
+        actor: str,
+        recipient: Recipient | None = None,
+        point_of_contact: PointOfContact | None = None,
+    ) -> Code:
+        """Issue any available code of ``pool``: one conditional write in the steady state.
+
+        Candidates come from a page of the available index cached in this function and shared
+        by its claims; a backdated claim reads its own page, filtered at its effective time.
+        """
+        ceiling = self._settings.claim_max_attempts
+        backdated = clock.now() - at > _BACKDATED
+        own_page: deque[Item] = deque()
+        for lost in range(ceiling * 4):
+            if lost and lost % ceiling == 0:
+                self._forget_candidates(pool)  # the cached page is stale: read the index afresh
+            if backdated:
+                own_page = own_page or deque(self._read_candidates(pool, at))
+                key = own_page.popleft() if own_page else None
+            else:
+                key = self._next_candidate(pool, at)
+            if key is None:
+                observability.count("NoCodeAvailable")
+                raise NoCodeAvailable
+            try:
+                item = self._apply(
+                    key,
+                    RULES[Transition.ISSUE],
+                    at,
+                    actor,
+                    _issue_attributes(at, recipient, point_of_contact),
+                )
+            except ConditionFailed:
+                observability.count("ConflictingClaims")
+                continue
+            observability.count("IssuedCodes")
+            return code_from_item(item)
+        raise StoreUnavailable("Too many concurrent claims on this pool; retry.")
+
+    def issue(
+        self,
+        tenant_id: str,
+        value: str,
+        at: datetime,
+        actor: str,
+        recipient: Recipient | None = None,
+        point_of_contact: PointOfContact | None = None,
+    ) -> Code:
+        """Issue the code with this value, if its state and validity allow it at ``at``."""
+        code = self._transition(
+            tenant_id,
+            value,
+            Transition.ISSUE,
+            at,
+            actor,
+            _issue_attributes(at, recipient, point_of_contact),
+        )
+        observability.count("IssuedCodes")
+        return code
+
+    def redeem(
+        self,
+        tenant_id: str,
+        value: str,
+        at: datetime,
+        actor: str,
+        used_by: str | None = None,
+        point_of_contact: PointOfContact | None = None,
+    ) -> Code:
+        extra: Item = {
+            "used_at": s(clock.to_stored(at)),
+            **contact_attributes("used", point_of_contact),
+        }
+        if used_by is not None:
+            extra["used_by"] = s(used_by)
+        return self._transition(tenant_id, value, Transition.REDEEM, at, actor, extra)
+
+    def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
+        return self._transition(
+            tenant_id, value, Transition.BLOCK, at, actor, {"blocked_at": s(clock.to_stored(at))}
+        )
+
+    def _transition(
+        self,
+        tenant_id: str,
+        value: str,
+        transition: Transition,
+        at: datetime,
+        actor: str,
+        extra: Item,
+    ) -> Code:
+        key = keys.code_key(tenant_id, value)
+        for _ in range(2):
+            try:
+                return code_from_item(self._apply(key, RULES[transition], at, actor, extra))
+            except ConditionFailed as failed:
+                if failed.item is None:
+                    raise CodeNotFound from None
+                if "staged_batch" in failed.item:
+                    if self._settle(failed.item) is None:
+                        raise CodeNotFound from None
+                    continue  # the batch had committed: the code is real now, try again
+                if transition is Transition.ISSUE:
+                    raise NotAvailableForIssue from None
+                raise TransitionRefused(
+                    f"Promo code cannot go from {failed.item['state']['S']} to "
+                    f"{RULES[transition].target}."
+                ) from None
+        raise CodeNotFound
+
+    def _apply(self, key: Item, rule: Rule, at: datetime, actor: str, extra: Item) -> Item:
+        values: Item = {
+            ":target": s(rule.target),
+            ":active": s(ActivityState.ACTIVE),
+            ":now": s(clock.to_stored(clock.now())),
+            ":actor": s(actor),
+        }
+        sources = []
+        for index, state in enumerate(sorted(rule.sources)):
+            values[f":source{index}"] = s(state)
+            sources.append(f":source{index}")
+        condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {_NOT_STAGED}"
+        if rule.needs_validity:
+            values[":at"] = s(clock.to_stored(at))
+            condition += (
+                " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
+                " AND (attribute_not_exists(valid_until) OR valid_until > :at)"
+            )
+        assignments = ["#state = :target", "updated_at = :now", "updated_by = :actor"]
+        for index, (name, value) in enumerate(extra.items()):
+            values[f":extra{index}"] = value
+            assignments.append(f"{name} = :extra{index}")
+        return self._table.update(
+            Key=key,
+            ConditionExpression=condition,
+            UpdateExpression=f"SET {', '.join(assignments)} REMOVE {_AVAILABLE_ATTRIBUTES}",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    def _next_candidate(self, pool: Pool, at: datetime) -> Item | None:
+        cache_key = (pool.tenant_id, pool.pool_id)
+        with self._candidates_lock:
+            queue = self._candidates.get(cache_key)
+            if queue:
+                return queue.popleft()
+        page = self._read_candidates(pool, at)
+        if not page:
+            return None
+        with self._candidates_lock:
+            self._candidates.setdefault(cache_key, deque()).extend(page[1:])
+        return page[0]
+
+    def _forget_candidates(self, pool: Pool) -> None:
+        with self._candidates_lock:
+            self._candidates.pop((pool.tenant_id, pool.pool_id), None)
+
+    def _read_candidates(self, pool: Pool, at: datetime) -> list[Item]:
+        """A page of available keys from one shard, starting at a random shard and position.
+
+        Random starts keep concurrent functions (each with its own page) off the same codes;
+        an empty answer after every shard was read means the pool is empty.
+        """
+        limit = self._settings.claim_page_size
+        first = random.randrange(pool.shard_count)  # noqa: S311 - spreading load, not a secret
+        for step in range(pool.shard_count):
+            shard = (first + step) % pool.shard_count
+            partition = keys.available_partition(pool.tenant_id, pool.pool_id, shard)
+            start = f"{random.getrandbits(64):016x}"
+            page = self._query_available(partition, ">=", start, limit, at)
+            if len(page) < limit:
+                page += self._query_available(partition, "<", start, limit - len(page), at)
+            if page:
+                random.shuffle(page)
+                return [{"pk": item["pk"], "sk": item["sk"]} for item in page]
+        return []
+
+    def _query_available(
+        self, partition: str, operator: str, start: str, limit: int, at: datetime
+    ) -> list[Item]:
+        """Up to ``limit`` keys of codes valid at ``at`` on one side of ``start``."""
+        request: dict[str, Any] = {
+            "IndexName": self._layout.available_index,
+            "KeyConditionExpression": f"avail_pk = :partition AND avail_sk {operator} :start",
+            "FilterExpression": (
+                "(attribute_not_exists(valid_from) OR valid_from <= :at)"
+                " AND (attribute_not_exists(valid_until) OR valid_until > :at)"
+            ),
+            "ExpressionAttributeValues": {
+                ":partition": s(partition),
+                ":start": s(start),
+                ":at": s(clock.to_stored(at)),
+            },
+            "ProjectionExpression": "pk, sk",
+            "Limit": limit,
+        }
+        found: list[Item] = []
+        for item in self._table.paginate(self._table.query, **request):
+            found.append(item)
+            if len(found) == limit:
+                break
+        return found
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, tenant_id: str, value: str) -> Code | None:
+        """The code with this value: one strongly consistent read."""
+        item = self._table.get(keys.code_key(tenant_id, value))
+        settled = None if item is None else self._settle(item)
+        return None if settled is None else code_from_item(settled)
+
+    def get_by_number(self, tenant_id: str, number: int) -> Code | None:
+        pointer = self._table.get(keys.number_key(tenant_id, number))
+        return None if pointer is None else self.get(tenant_id, pointer["value"]["S"])
+
+    def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
+        return self.get_many_by_uuid(tenant_id, [code_id]).get(code_id)
+
+    def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
+        """The codes of this tenant among ``code_ids``; unknown and foreign ids are left out."""
+        numbers = {number_of(code_id): code_id for code_id in code_ids}
+        numbers.pop(None, None)
+        pointers = self._table.batch_get(
+            [keys.number_key(tenant_id, number) for number in numbers if number is not None]
+        )
+        values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in set(code_ids)}
+        found: dict[UUID, Code] = {}
+        for item in self._table.batch_get([keys.code_key(tenant_id, value) for value in values]):
+            settled = self._settle(item)
+            if settled is not None:
+                code = code_from_item(settled)
+                found[code.uuid] = code
+        return found
+
+    def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
+        """Which of ``values`` the tenant already holds (staged ones included: they are taken)."""
+        items = self._table.batch_get([keys.code_key(tenant_id, v) for v in values])
+        return {item["value"]["S"] for item in items}
+
+    def list(
+        self, tenant_id: str, pool_ids: Sequence[str], before: str | None = None
+    ) -> Iterator[tuple[str, Code]]:
+        """Codes of the given pools, newest first, with each one's position for a cursor.
+
+        Positions come from creation time and the integer id, which never change, so a cursor
+        taken from one page neither skips nor repeats codes updated or deleted meanwhile.
+        """
+        streams = [self._list_pool(tenant_id, pool_id, before) for pool_id in pool_ids]
+        yield from heapq.merge(*streams, key=lambda entry: entry[0], reverse=True)
+
+    def _list_pool(
+        self, tenant_id: str, pool_id: str, before: str | None
+    ) -> Iterator[tuple[str, Code]]:
+        condition = "list_pk = :partition"
+        values: Item = {":partition": s(keys.listing_partition(tenant_id, pool_id))}
+        if before is not None:
+            condition += " AND list_sk < :before"
+            values[":before"] = s(before)
+        request: dict[str, Any] = {
+            "IndexName": self._layout.listing_index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": 100,
+        }
+        while True:
+            page = self._table.query(**request)
+            entries = []
+            for item in self._table.batch_get(
+                [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
+            ):
+                settled = self._settle(item)
+                if settled is not None:
+                    entries.append((settled["list_sk"]["S"], code_from_item(settled)))
+            yield from sorted(entries, key=lambda entry: entry[0], reverse=True)
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------------ deleting
+
+    def delete(self, tenant_id: str, code_ids: Sequence[UUID], actor: str) -> None:
+        """Soft-delete codes by UUID; unknown ids are all named and nothing is deleted."""
+        found = self.get_many_by_uuid(tenant_id, code_ids)
+        unknown = [str(code_id) for code_id in code_ids if code_id not in found]
+        if unknown:
+            raise CodesNotFound(unknown)
+        stamped = clock.to_stored(clock.now())
+        live = [code for code in found.values() if not code.is_deleted]
+        for chunk in _chunked(live, TRANSACTION_LIMIT):
+            self._table.transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": keys.code_key(tenant_id, code.value),
+                            "ConditionExpression": f"attribute_exists(pk) AND {_NOT_STAGED}",
+                            "UpdateExpression": (
+                                "SET activity = :deleted, deleted_at = :now, updated_at = :now,"
+                                f" updated_by = :actor REMOVE {_AVAILABLE_ATTRIBUTES}"
+                            ),
+                            "ExpressionAttributeValues": {
+                                ":deleted": s(ActivityState.DELETED),
+                                ":now": s(stamped),
+                                ":actor": s(actor),
+                            },
+                        }
+                    }
+                    for code in chunk
+                ]
+            )
+
+
+def _issue_attributes(
+    at: datetime, recipient: Recipient | None, point_of_contact: PointOfContact | None
+) -> Item:
+    attributes: Item = {
+        "issued_at": s(clock.to_stored(at)),
+        **contact_attributes("issued", point_of_contact),
+    }
+    if recipient is not None:
+        attributes["issued_to_kind"] = s(recipient.kind)
+        attributes["issued_to_id"] = s(recipient.identifier)
+    return attributes
+
+
+def _staged(item: Item, batch_id: str, deadline: int) -> Item:
+    """A staged copy: invisible to readers and claims until its batch commits."""
+    staged = {k: v for k, v in item.items() if k not in ("avail_pk", "avail_sk")}
+    staged["staged_avail_pk"] = item["avail_pk"]
+    staged["staged_avail_sk"] = item["avail_sk"]
+    staged["staged_batch"] = s(batch_id)
+    staged["staged_until"] = n(deadline)
+    return staged
+
+
+def _key_of(item: Item) -> Item:
+    return {"pk": item["pk"], "sk": item["sk"]}
+
+
+def _chunked[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

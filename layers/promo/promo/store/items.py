@@ -1,0 +1,145 @@
+"""Translation between domain entities and DynamoDB items (low-level attribute-value form)."""
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from promo.domain.clock import from_stored, to_stored
+from promo.domain.models import (
+    ActivityState,
+    Audit,
+    Code,
+    CodeState,
+    CrmCampaign,
+    PointOfContact,
+    Pool,
+    PoolAliases,
+    Recipient,
+    Window,
+)
+
+Item = dict[str, Any]
+AttributeValue = dict[str, Any]
+
+
+def s(value: str) -> AttributeValue:
+    return {"S": value}
+
+
+def n(value: int) -> AttributeValue:
+    return {"N": str(value)}
+
+
+def _text(item: Mapping[str, Any], name: str) -> str | None:
+    attribute = item.get(name)
+    return None if attribute is None else str(attribute["S"])
+
+
+def _moment(item: Mapping[str, Any], name: str) -> Any:
+    text = _text(item, name)
+    return None if text is None else from_stored(text)
+
+
+def _contact(item: Mapping[str, Any], prefix: str) -> PointOfContact | None:
+    external_id = _text(item, f"{prefix}_poc_id")
+    if external_id is None:
+        return None
+    return PointOfContact(external_id, _text(item, f"{prefix}_poc_name"))
+
+
+def code_from_item(item: Mapping[str, Any]) -> Code:
+    kind, identifier = _text(item, "issued_to_kind"), _text(item, "issued_to_id")
+    return Code(
+        tenant_id=item["tenant"]["S"],
+        pool_id=item["pool"]["S"],
+        value=item["value"]["S"],
+        uuid=UUID(item["uuid"]["S"]),
+        number=int(item["number"]["N"]),
+        state=CodeState(item["state"]["S"]),
+        activity=ActivityState(item["activity"]["S"]),
+        validity=Window(_moment(item, "valid_from"), _moment(item, "valid_until")),
+        audit=Audit(
+            created_at=from_stored(item["created_at"]["S"]),
+            created_by=item["created_by"]["S"],
+            updated_at=from_stored(item["updated_at"]["S"]),
+            updated_by=item["updated_by"]["S"],
+        ),
+        issued_at=_moment(item, "issued_at"),
+        issued_to=Recipient(kind, identifier) if kind and identifier else None,
+        issued_point_of_contact=_contact(item, "issued"),
+        used_at=_moment(item, "used_at"),
+        used_by=_text(item, "used_by"),
+        used_point_of_contact=_contact(item, "used"),
+        blocked_at=_moment(item, "blocked_at"),
+    )
+
+
+def window_attributes(window: Window) -> Item:
+    item: Item = {}
+    if window.start is not None:
+        item["valid_from"] = s(to_stored(window.start))
+    if window.end is not None:
+        item["valid_until"] = s(to_stored(window.end))
+    return item
+
+
+def contact_attributes(prefix: str, contact: PointOfContact | None) -> Item:
+    if contact is None:
+        return {}
+    item: Item = {f"{prefix}_poc_id": s(contact.external_id)}
+    if contact.name is not None:
+        item[f"{prefix}_poc_name"] = s(contact.name)
+    return item
+
+
+def _optional(item: Item, name: str, value: str | int | None) -> None:
+    if value is None:
+        return
+    item[name] = n(value) if isinstance(value, int) else s(value)
+
+
+def pool_to_item(pool: Pool) -> Item:
+    item: Item = {
+        "tenant": s(pool.tenant_id),
+        "pool": s(pool.pool_id),
+        "name": s(pool.name),
+        "shard_count": n(pool.shard_count),
+    }
+    _optional(item, "description", pool.description)
+    _optional(item, "default_validity_days", pool.default_validity_days)
+    if pool.issue_window.start is not None:
+        item["issue_from"] = s(to_stored(pool.issue_window.start))
+    if pool.issue_window.end is not None:
+        item["issue_until"] = s(to_stored(pool.issue_window.end))
+    aliases = pool.aliases
+    _optional(item, "maestra_external_id", aliases.maestra_external_id)
+    _optional(item, "synctv_offer_id", aliases.synctv_offer_id)
+    _optional(item, "mews_voucher_id", str(aliases.mews_voucher_id or "") or None)
+    campaign = aliases.crm_campaign
+    if campaign is not None:
+        fields = {k: getattr(campaign, k) for k in CrmCampaign.__slots__}
+        item["crm_campaign"] = {"M": {k: s(v) for k, v in fields.items() if v is not None}}
+    return item
+
+
+def pool_from_item(item: Mapping[str, Any]) -> Pool:
+    campaign_map = item.get("crm_campaign", {}).get("M")
+    campaign = CrmCampaign(**{k: v["S"] for k, v in campaign_map.items()}) if campaign_map else None
+    offer = item.get("synctv_offer_id")
+    voucher = _text(item, "mews_voucher_id")
+    validity_days = item.get("default_validity_days")
+    return Pool(
+        tenant_id=item["tenant"]["S"],
+        pool_id=item["pool"]["S"],
+        name=item["name"]["S"],
+        description=_text(item, "description"),
+        aliases=PoolAliases(
+            maestra_external_id=_text(item, "maestra_external_id"),
+            crm_campaign=campaign,
+            synctv_offer_id=int(offer["N"]) if offer else None,
+            mews_voucher_id=UUID(voucher) if voucher else None,
+        ),
+        issue_window=Window(_moment(item, "issue_from"), _moment(item, "issue_until")),
+        default_validity_days=int(validity_days["N"]) if validity_days else None,
+        shard_count=int(item["shard_count"]["N"]),
+    )

@@ -1,0 +1,74 @@
+"""Item keys of the single table. ``docs/architecture.md`` lists every item type and access path.
+
+Tenant ids are restricted to ``[A-Za-z0-9_-]``, so ``#`` separates key parts unambiguously even
+though code values may contain anything.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """Names fixed by ``template.yaml``; kept in one place so the store and tests agree."""
+
+    available_index: str = "available"
+    listing_index: str = "listing"
+
+
+def code_key(tenant_id: str, value: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#V#{value}"}, "sk": {"S": "CODE"}}
+
+
+def number_key(tenant_id: str, number: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#N#{number}"}, "sk": {"S": "ID"}}
+
+
+def counter_key(tenant_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}"}, "sk": {"S": "COUNTER#code"}}
+
+
+def tenant_key(tenant_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}"}, "sk": {"S": "TENANT"}}
+
+
+def pool_key(tenant_id: str, pool_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#POOL#{pool_id}"}, "sk": {"S": "POOL"}}
+
+
+def alias_key(tenant_id: str, protocol: str, alias: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#ALIAS#{protocol}#{alias}"}, "sk": {"S": "ALIAS"}}
+
+
+def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#BATCH#{batch_id}"}, "sk": {"S": "BATCH"}}
+
+
+def index_position(value: str) -> str:
+    """A code's sort key in the available index: uniformly spread, and stable for a value."""
+    return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+
+
+def available_partition(tenant_id: str, pool_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#P#{pool_id}#S#{shard}"
+
+
+def shard_of(position: str, shard_count: int) -> int:
+    return int(position[:8], 16) % shard_count
+
+
+def listing_partition(tenant_id: str, pool_id: str) -> str:
+    return f"T#{tenant_id}#L#{pool_id}"
+
+
+def listing_position(created_at: str, number: int) -> str:
+    """Immutable, so a listing cursor never skips or repeats a code that changes meanwhile."""
+    return f"{created_at}#{number:019d}"
+
+
+def pool_catalog_partition(tenant_id: str) -> str:
+    """Pools are listed through the listing index too, under one partition per tenant."""
+    return f"T#{tenant_id}#POOLS"

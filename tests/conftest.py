@@ -1,0 +1,73 @@
+"""Fixtures shared by every test layer."""
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from promo.settings import get_settings
+from tests.support.tables import Stores, create_table
+from tools.dynamodb_local import DynamoDBLocal, free_port
+
+# No test may reach real AWS: dummy credentials and a region for every client.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "PromoCodesTest",
+        "POWERTOOLS_SERVICE_NAME": "promo-codes-test",
+    }
+)
+
+
+@pytest.fixture
+def moto_stores() -> Iterator[Stores]:
+    """Stores over a fresh moto table (single-threaded tests only: moto is not thread-safe)."""
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        # moto's backend is not thread-safe: bulk adds write from one thread here.
+        yield Stores(client, create_table(client), BULK_WRITE_CONCURRENCY=1)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """AWS DynamoDB Local, started once per test session on a free port."""
+    server = DynamoDBLocal(port=free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_client(dynamodb_local: DynamoDBLocal):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=dynamodb_local.endpoint,
+        config=Config(max_pool_connections=128, retries={"mode": "standard"}),
+    )
+
+
+@pytest.fixture
+def local_stores(local_client) -> Iterator[Stores]:  # type: ignore[no-untyped-def]
+    """Stores over a fresh table in DynamoDB Local (real conditional writes, thread-safe)."""
+    name = create_table(local_client)
+    try:
+        yield Stores(local_client, name)
+    finally:
+        local_client.delete_table(TableName=name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -1,0 +1,76 @@
+"""DynamoDB requests per operation, counted through botocore events (DESIGN.md's numbers)."""
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from promo.domain.errors import NoCodeAvailable
+from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
+from tests.support.tables import Stores
+
+pytestmark = pytest.mark.integration
+
+
+class RequestCounter:
+    def __init__(self, stores: Stores) -> None:
+        self.calls: Counter[str] = Counter()
+        self._events = stores.client.meta.events
+
+    def __enter__(self) -> "RequestCounter":
+        self._events.register("before-call.dynamodb", self._count)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._events.unregister("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@pytest.fixture
+def stores(local_stores: Stores) -> Stores:
+    local_stores.catalog.put_tenant(tenant("acme"))
+    return local_stores
+
+
+def test_an_uncontended_claim_costs_about_one_request(stores: Stores) -> None:
+    the_pool = pool(shard_count=4)
+    stores.catalog.put_pool(the_pool)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 400), ACTOR)
+    claims = 300
+
+    with RequestCounter(stores) as counter:
+        for _ in range(claims):
+            stores.codes.claim(the_pool, moment(), ACTOR)
+
+    mean = counter.total / claims
+    print(f"\nmean DynamoDB requests per claim: {mean:.3f} ({dict(counter.calls)})")
+    assert counter.calls["UpdateItem"] == claims  # not one lost conditional write
+    assert mean <= 1.2
+
+
+def test_a_lookup_by_value_costs_one_request(stores: Stores) -> None:
+    the_pool = pool()
+    stores.catalog.put_pool(the_pool)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 3), ACTOR)
+
+    with RequestCounter(stores) as counter:
+        assert stores.codes.get("acme", "CODE00001") is not None
+        assert stores.codes.get("acme", "NOPE") is None
+
+    assert dict(counter.calls) == {"GetItem": 2}
+
+
+def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores) -> None:
+    the_pool = pool(shard_count=4)
+    stores.catalog.put_pool(the_pool)
+
+    with RequestCounter(stores) as counter, pytest.raises(NoCodeAvailable):
+        stores.codes.claim(the_pool, moment(), ACTOR)
+
+    assert counter.calls == Counter({"Query": 8})  # two ranges of each of the four shards

@@ -1,0 +1,37 @@
+"""Tables for tests, created from template.yaml's own definition so the schema cannot drift."""
+
+import uuid
+from typing import TYPE_CHECKING
+
+from promo.settings import Settings
+from promo.store.catalog import CatalogStore
+from promo.store.codes import CodeStore
+from promo.store.table import Table
+from tools.template import create_table_request
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+def create_table(client: "DynamoDBClient", name: str | None = None) -> str:
+    name = name or f"promo-test-{uuid.uuid4().hex[:12]}"
+    client.create_table(**create_table_request(name))
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    return name
+
+
+class Stores:
+    """A code store and a catalog store over one table, as a function would hold them."""
+
+    def __init__(self, client: "DynamoDBClient", table_name: str, **settings: object) -> None:
+        # Keyword names are the environment variables of promo.settings.Settings.
+        self.client = client
+        self.table_name = table_name
+        self.settings = Settings.model_validate({"TABLE_NAME": table_name, **settings})
+        self.table = Table(client, table_name)
+        self.codes = CodeStore(self.table, self.settings)
+        self.catalog = CatalogStore(self.table, self.settings)
+
+    def fresh(self) -> "Stores":
+        """Another function instance: same table, its own caches (as a second Lambda would)."""
+        return Stores(self.client, self.table_name, **self.settings.model_dump(by_alias=True))

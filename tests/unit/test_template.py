@@ -1,0 +1,64 @@
+"""template.yaml carries the guarantees DESIGN.md promises about the deployed stack."""
+
+from typing import Any
+
+from tools.template import load_template, resources_of_type
+
+
+def table() -> dict[str, Any]:
+    (resource,) = resources_of_type("AWS::DynamoDB::Table").values()
+    return resource
+
+
+def test_the_table_is_on_demand_encrypted_recoverable_and_protected_by_default() -> None:
+    resource = table()
+    properties = resource["Properties"]
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["TimeToLiveSpecification"]["Enabled"] is True
+    assert properties["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTable", True, False]}
+    assert load_template()["Parameters"]["DeletionProtection"]["Default"] == "true"
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_index_projections_keep_claims_off_the_listing_index() -> None:
+    indexes = {
+        index["IndexName"]: index for index in table()["Properties"]["GlobalSecondaryIndexes"]
+    }
+
+    assert set(indexes) == {"available", "listing"}
+    assert indexes["listing"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # Projected attributes never change while a code is available: a claim removes the entry.
+    assert indexes["available"]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["valid_from", "valid_until"],
+    }
+
+
+def test_functions_run_python_3_13_on_arm64_with_the_shared_layer() -> None:
+    function_globals = load_template()["Globals"]["Function"]
+
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Layers"] == [{"Ref": "PromoLayer"}]
+    layer = resources_of_type("AWS::Serverless::LayerVersion")["PromoLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+
+
+def test_every_function_has_its_own_log_group_with_retention() -> None:
+    functions = resources_of_type("AWS::Serverless::Function")
+    groups = resources_of_type("AWS::Logs::LogGroup")
+
+    for name, function in functions.items():
+        group_ref = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert group_ref == {"Ref": f"{name}Logs"}, name
+        assert groups[f"{name}Logs"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_api_is_throttled() -> None:
+    api = resources_of_type("AWS::Serverless::HttpApi")["PromoApi"]["Properties"]
+
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}

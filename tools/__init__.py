@@ -1,0 +1,1 @@
+"""Developer and operator tooling: template reading, DynamoDB Local, local stack, admin CLI."""

@@ -1,0 +1,73 @@
+"""Read ``template.yaml``: the single source of the table schema and of the HTTP routes."""
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (``!Ref X``) as their long form (``{"Ref": X}``)."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unexpected !{suffix}", node.start_mark
+        )
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _construct_tag)
+
+
+@cache
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open() as stream:
+        document: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506
+    return document
+
+
+def resources_of_type(resource_type: str, path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    resources: dict[str, dict[str, Any]] = load_template(path)["Resources"]
+    return {name: r for name, r in resources.items() if r["Type"] == resource_type}
+
+
+def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, Any]:
+    """``CreateTable`` arguments for the template's one table, under another name.
+
+    Only the schema is taken (keys, attributes, indexes, billing); protection, encryption,
+    recovery and TTL are account-side settings DynamoDB Local and moto do not model.
+    """
+    tables = resources_of_type("AWS::DynamoDB::Table", path)
+    if len(tables) != 1:
+        raise ValueError(f"template.yaml must define exactly one table, found {len(tables)}")
+    properties = next(iter(tables.values()))["Properties"]
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "BillingMode": properties["BillingMode"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return request
+
+
+def ttl_attribute(path: Path = TEMPLATE) -> str:
+    tables = resources_of_type("AWS::DynamoDB::Table", path)
+    properties = next(iter(tables.values()))["Properties"]
+    return str(properties["TimeToLiveSpecification"]["AttributeName"])
