@@ -50,7 +50,7 @@ format: install ## Apply ruff's formatting and safe fixes
 
 .PHONY: build
 build: install ## sam build (no Docker needed; the layer gets arm64 wheels)
-	$(BIN)/sam build --parameter-overrides "" PYTHON=$(CURDIR)/$(BIN)/python
+	$(BIN)/sam build
 
 .PHONY: clean
 clean: ## Remove build output and caches (keeps .venv and .local data)

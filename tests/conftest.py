@@ -71,3 +71,20 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def deployed(
+    local_stores: Stores, dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stores]:
+    """Handlers configured as on AWS, against a fresh DynamoDB Local table."""
+    from tests.support.deployment import cold_start
+
+    monkeypatch.setenv("TABLE_NAME", local_stores.table_name)
+    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
+    # Credentials are read afresh on every call here, so revocations show at once in tests;
+    # the cache's own bound is tested separately.
+    monkeypatch.setenv("CONFIG_CACHE_SECONDS", "0")
+    cold_start()
+    yield local_stores
+    cold_start()

@@ -58,11 +58,14 @@ def test_issue_and_redeem_need_the_effective_time_inside_the_validity_window() -
     assert allows(Transition.BLOCK, valid, NOW + timedelta(days=2))
 
 
-def test_window_is_half_open() -> None:
+def test_validity_window_includes_both_ends() -> None:
     window = Window(NOW, NOW + timedelta(hours=1))
 
     assert window.contains(NOW)
-    assert not window.contains(NOW + timedelta(hours=1))
+    assert window.contains(NOW + timedelta(hours=1))
+    assert not window.contains(NOW + timedelta(hours=1, microseconds=1))
+    assert not window.contains(NOW - timedelta(microseconds=1))
+    assert Window(NOW, NOW).contains(NOW)
     assert Window().contains(NOW)
 
 
@@ -72,4 +75,4 @@ def test_redeemable_means_active_unused_unblocked_and_valid() -> None:
     assert not is_redeemable(code(CodeState.USED), NOW)
     assert not is_redeemable(code(CodeState.BLOCKED), NOW)
     assert not is_redeemable(replace(code(), activity=ActivityState.DELETED), NOW)
-    assert not is_redeemable(code(validity=Window(end=NOW)), NOW)
+    assert not is_redeemable(code(validity=Window(end=NOW - timedelta(seconds=1))), NOW)

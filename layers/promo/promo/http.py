@@ -46,11 +46,12 @@ class HttpResponse:
     body: bytes
     content_type: str
     cookies: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def to_event(self) -> dict[str, Any]:
         event: dict[str, Any] = {
             "statusCode": self.status,
-            "headers": {"content-type": self.content_type},
+            "headers": {"content-type": self.content_type, **self.headers},
             "body": self.body.decode(),
             "isBase64Encoded": False,
         }

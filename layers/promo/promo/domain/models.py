@@ -23,7 +23,8 @@ class ActivityState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A half-open ``[start, end)`` interval; a missing bound is unbounded."""
+    """A validity window, inclusive at both ends (a code is usable until its end, as Maestra's
+    ``availableTill`` and Mews' ``ValidityEndUtc`` read); a missing bound is unbounded."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -31,7 +32,7 @@ class Window:
     def contains(self, moment: datetime) -> bool:
         if self.start is not None and moment < self.start:
             return False
-        return self.end is None or moment < self.end
+        return self.end is None or moment <= self.end
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,18 @@ from promo.settings import get_settings
 from promo.store.catalog import CatalogStore
 from promo.store.client import dynamodb
 from promo.store.codes import CodeStore
+from promo.store.credentials import CredentialStore
 from promo.store.table import Table
 
-__all__ = ["CatalogStore", "CodeStore", "Table", "catalog_store", "code_store"]
+__all__ = [
+    "CatalogStore",
+    "CodeStore",
+    "CredentialStore",
+    "Table",
+    "catalog_store",
+    "code_store",
+    "credential_store",
+]
 
 
 @cache
@@ -25,3 +34,8 @@ def code_store() -> CodeStore:
 @cache
 def catalog_store() -> CatalogStore:
     return CatalogStore(_table(), get_settings())
+
+
+@cache
+def credential_store() -> CredentialStore:
+    return CredentialStore(_table(), get_settings())

@@ -474,7 +474,7 @@ class CodeStore:
             values[":at"] = s(clock.to_stored(at))
             condition += (
                 " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
-                " AND (attribute_not_exists(valid_until) OR valid_until > :at)"
+                " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
             )
         assignments = ["#state = :target", "updated_at = :now", "updated_by = :actor"]
         for index, (name, value) in enumerate(extra.items()):
@@ -536,7 +536,7 @@ class CodeStore:
             "KeyConditionExpression": f"avail_pk = :partition AND avail_sk {operator} :start",
             "FilterExpression": (
                 "(attribute_not_exists(valid_from) OR valid_from <= :at)"
-                " AND (attribute_not_exists(valid_until) OR valid_until > :at)"
+                " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
             ),
             "ExpressionAttributeValues": {
                 ":partition": s(partition),
@@ -590,23 +590,27 @@ class CodeStore:
         return {item["value"]["S"] for item in items}
 
     def list(
-        self, tenant_id: str, pool_ids: Sequence[str], before: str | None = None
+        self,
+        tenant_id: str,
+        pool_ids: Sequence[str],
+        before: str | None = None,
+        inclusive: bool = False,
     ) -> Iterator[tuple[str, Code]]:
         """Codes of the given pools, newest first, with each one's position for a cursor.
 
         Positions come from creation time and the integer id, which never change, so a cursor
         taken from one page neither skips nor repeats codes updated or deleted meanwhile.
         """
-        streams = [self._list_pool(tenant_id, pool_id, before) for pool_id in pool_ids]
+        streams = [self._list_pool(tenant_id, p, before, inclusive) for p in pool_ids]
         yield from heapq.merge(*streams, key=lambda entry: entry[0], reverse=True)
 
     def _list_pool(
-        self, tenant_id: str, pool_id: str, before: str | None
+        self, tenant_id: str, pool_id: str, before: str | None, inclusive: bool
     ) -> Iterator[tuple[str, Code]]:
         condition = "list_pk = :partition"
         values: Item = {":partition": s(keys.listing_partition(tenant_id, pool_id))}
         if before is not None:
-            condition += " AND list_sk < :before"
+            condition += f" AND list_sk {'<=' if inclusive else '<'} :before"
             values[":before"] = s(before)
         request: dict[str, Any] = {
             "IndexName": self._layout.listing_index,
@@ -628,6 +632,11 @@ class CodeStore:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def position(code: Code) -> str:
+        """A code's place in listings (what ``list`` yields beside it)."""
+        return keys.listing_position(clock.to_stored(code.audit.created_at), code.number)
 
     # ------------------------------------------------------------------ deleting
 

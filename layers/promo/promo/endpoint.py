@@ -1,0 +1,44 @@
+"""What every handler does around its one domain call: build the request from the API Gateway
+event, log with the request's correlation id (never the event: it carries secrets), flush
+metrics, and never let an exception or stack trace reach a client."""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from promo.http import HttpRequest, HttpResponse
+from promo.observability import logger, metrics
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_endpoint(
+    respond: Callable[[HttpRequest], HttpResponse],
+    unexpected: Callable[[HttpRequest], HttpResponse],
+) -> LambdaHandler:
+    """A Lambda handler answering with ``respond``; ``unexpected`` renders the protocol's
+    internal-error answer when ``respond`` raises something it did not map itself."""
+
+    @logger.inject_lambda_context(
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+    )
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        request = HttpRequest.from_event(event)
+        try:
+            response = respond(request)
+        except Exception:
+            logger.exception("Unexpected failure", extra={"path": request.path})
+            response = unexpected(request)
+        finally:
+            recorder = metrics()
+            if recorder.metric_set:
+                recorder.flush_metrics()
+        logger.info(
+            "Answered",
+            extra={"method": request.method, "path": request.path, "status": response.status},
+        )
+        return response.to_event()
+
+    return handler
