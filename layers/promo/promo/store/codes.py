@@ -12,7 +12,6 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -213,6 +212,9 @@ class CodeStore:
     def _add_staged(
         self, tenant_id: str, codes_items: list[tuple[Item, Item]], now: datetime, actor: str
     ) -> None:
+        # Imported here: only bulk adds need threads, and cold starts should not pay for them.
+        from concurrent.futures import ThreadPoolExecutor
+
         batch_id = uuid.uuid4().hex
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
         chunks = [
