@@ -55,3 +55,7 @@ build: install ## sam build (no Docker needed; the layer gets arm64 wheels)
 .PHONY: clean
 clean: ## Remove build output and caches (keeps .venv and .local data)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: run
+run: install ## Start the whole service on http://127.0.0.1:$${PORT:-3000} over DynamoDB Local (FRESH=1: empty database)
+	$(BIN)/python -m tools.local_stack

@@ -7,7 +7,7 @@ same way and keeps ~70 ms of imports off every cold start.
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -17,6 +17,12 @@ class Settings(BaseModel):
     # Set to DynamoDB Local's URL for local runs and tests; unset on AWS.
     dynamodb_endpoint_url: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+    @field_validator("dynamodb_endpoint_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
     service_name: str = Field(default="promo-codes", alias="POWERTOOLS_SERVICE_NAME")
     metrics_namespace: str = Field(default="PromoCodes", alias="POWERTOOLS_METRICS_NAMESPACE")
     # How long a resolved credential or pool is trusted before it is read again: the upper

@@ -98,6 +98,8 @@ class Pool:
 class Tenant:
     tenant_id: str
     name: str
+    # The tenant as Mews knows it (EnterpriseId), if Mews clients reach it.
+    mews_enterprise_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """Tenants, pools and the aliases by which each protocol names a pool."""
 
+from uuid import UUID
+
 from promo.cache import TtlCache
 from promo.domain.errors import InvalidRequest
 from promo.domain.models import Pool, Tenant
@@ -41,11 +43,22 @@ class CatalogStore:
     def put_tenant(self, tenant: Tenant) -> None:
         if not keys.TENANT_ID.match(tenant.tenant_id):
             raise InvalidRequest("Tenant ids use only letters, digits, '-' and '_'.", "tenant")
-        self._table.put(Item={**keys.tenant_key(tenant.tenant_id), "name": s(tenant.name)})
+        item: Item = {
+            **keys.tenant_key(tenant.tenant_id),
+            "name": s(tenant.name),
+            "list_pk": s(keys.TENANT_CATALOG),
+            "list_sk": s(tenant.tenant_id),
+        }
+        if tenant.mews_enterprise_id is not None:
+            item["mews_enterprise_id"] = s(str(tenant.mews_enterprise_id))
+        self._table.put(Item=item)
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         item = self._table.get(keys.tenant_key(tenant_id))
-        return None if item is None else Tenant(tenant_id, item["name"]["S"])
+        if item is None:
+            return None
+        enterprise = item.get("mews_enterprise_id")
+        return Tenant(tenant_id, item["name"]["S"], UUID(enterprise["S"]) if enterprise else None)
 
     def put_pool(self, pool: Pool) -> None:
         """Create or replace a pool and claim its aliases, atomically.
@@ -66,6 +79,20 @@ class CatalogStore:
             }
         ]
         named = pool_aliases(pool)
+        previous = self._table.get(keys.pool_key(pool.tenant_id, pool.pool_id))
+        dropped = set(pool_aliases(pool_from_item(previous))) - set(named) if previous else set()
+        for protocol, alias in sorted(dropped):  # an alias the pool no longer answers to
+            actions.append(
+                {
+                    "Delete": {
+                        "TableName": self._table.name,
+                        "Key": keys.alias_key(pool.tenant_id, protocol, alias),
+                        "ConditionExpression": "#pool = :pool",
+                        "ExpressionAttributeNames": {"#pool": "pool"},
+                        "ExpressionAttributeValues": {":pool": s(pool.pool_id)},
+                    }
+                }
+            )
         for protocol, alias in named:
             actions.append(
                 {
@@ -86,13 +113,17 @@ class CatalogStore:
         except TransactionCancelled as cancelled:
             taken = [
                 f"{protocol} {alias!r}"
-                for (protocol, alias), reason in zip(named, cancelled.reasons[1:], strict=False)
+                for (protocol, alias), reason in zip(
+                    named, cancelled.reasons[1 + len(dropped) :], strict=False
+                )
                 if reason.get("Code") == "ConditionalCheckFailed"
             ]
             raise InvalidRequest(
                 "Aliases already name another pool: " + ", ".join(taken), "aliases"
             ) from None
         self._pools.forget((pool.tenant_id, pool.pool_id))
+        for protocol, alias in dropped:
+            self._aliases.forget((pool.tenant_id, protocol, alias))
 
     def get_pool(self, tenant_id: str, pool_id: str) -> Pool | None:
         """A pool, from the function's cache if read within the cache TTL."""
@@ -112,6 +143,16 @@ class CatalogStore:
 
         pool_id = self._aliases.get_or_load((tenant_id, protocol, alias), load)
         return None if pool_id is None else self.get_pool(tenant_id, pool_id)
+
+    def list_tenants(self) -> list[Tenant]:
+        items = self._table.paginate(
+            self._table.query,
+            IndexName=keys.TableLayout().listing_index,
+            KeyConditionExpression="list_pk = :catalog",
+            ExpressionAttributeValues={":catalog": s(keys.TENANT_CATALOG)},
+        )
+        found = [self.get_tenant(item["list_sk"]["S"]) for item in items]
+        return [tenant for tenant in found if tenant is not None]
 
     def list_pools(self, tenant_id: str) -> list[Pool]:
         items = self._table.paginate(

@@ -1,16 +1,27 @@
-"""Credentials and sessions. Only digests of secrets are stored; lookups are by digest.
+"""Credentials. Only digests of secrets are stored: SHA-256 for generated tokens and keys (so a
+request's token finds its record with one read), salted scrypt for passwords people choose.
 
-Item kinds (``pk`` / ``sk``):
-- ``CRED#mews#<sha256(AccessToken)>`` / ``CRED``: a Mews access token, its client token digest
-  and the enterprises it reaches, each mapped to its tenant.
+Item kinds (``pk``; ``sk`` is always ``CRED``):
+- ``CRED#mews#<sha256(AccessToken)>``: client token digest, enterprises reached (-> tenants).
+- ``CRED#maestra#<endpoint>``: tenant, secret key digest (if the endpoint requires one),
+  operation settings.
+- ``CRED#crm#<tenant>#<username>``: CRM.COM user (password hash, person name, e-mail, unit).
+- ``CRED#synctv-user#<username>``: SyncTV user of one tenant (password hash, admin flag).
+- ``CRED#synctv-device#<device>``: SyncTV device registered for one tenant.
+
+Endpoint, username and device names are global keys: a write that would move one to another
+tenant is refused.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from promo.cache import TtlCache
+from promo.domain.errors import InvalidRequest
 from promo.settings import Settings
 from promo.store.items import Item, s
-from promo.store.table import Table
+from promo.store.table import ConditionFailed, Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,43 +34,174 @@ class MewsAccessToken:
     name: str
 
 
-def _mews_key(token_digest: str) -> Item:
-    return {"pk": s(f"CRED#mews#{token_digest}"), "sk": s("CRED")}
+@dataclass(frozen=True, slots=True)
+class MaestraOperation:
+    # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem".
+    kind: str
+    pool_alias: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaestraEndpoint:
+    endpoint_id: str
+    tenant_id: str
+    secret_key_digest: str | None
+    operations: dict[str, MaestraOperation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A CRM.COM or SyncTV user. ``profile`` holds what the protocol echoes (names, unit)."""
+
+    tenant_id: str
+    username: str
+    password_hash: str
+    admin: bool = False
+    profile: dict[str, str] = field(default_factory=dict)
+
+
+def _key(kind: str, name: str) -> Item:
+    return {"pk": s(f"CRED#{kind}#{name}"), "sk": s("CRED")}
 
 
 class CredentialStore:
     def __init__(self, table: Table, settings: Settings) -> None:
         self._table = table
         # Bounds how late a revocation reaches a warm function (docs/security.md).
-        self._mews: TtlCache[str, MewsAccessToken | None] = TtlCache(settings.config_cache_seconds)
+        self._cache: TtlCache[tuple[str, str], Any] = TtlCache(settings.config_cache_seconds)
+
+    # ------------------------------------------------------------------ generic
+
+    def _put(self, kind: str, name: str, tenant_id: str, attributes: Item) -> None:
+        """Write a credential, refusing to move a global name to another tenant."""
+        try:
+            self._table.put(
+                Item={**_key(kind, name), "tenant": s(tenant_id), **attributes},
+                ConditionExpression="attribute_not_exists(pk) OR tenant = :tenant",
+                ExpressionAttributeValues={":tenant": s(tenant_id)},
+            )
+        except ConditionFailed:
+            raise InvalidRequest(f"{kind} {name!r} belongs to another tenant.", kind) from None
+        self._cache.forget((kind, name))
+
+    def _get[T](self, kind: str, name: str, build: Callable[[Item], T]) -> T | None:
+        def load() -> T | None:
+            item = self._table.get(_key(kind, name))
+            return None if item is None else build(item)
+
+        result: T | None = self._cache.get_or_load((kind, name), load)
+        return result
+
+    def revoke(self, kind: str, name: str) -> None:
+        self._table.delete(Key=_key(kind, name))
+        self._cache.forget((kind, name))
+
+    # ------------------------------------------------------------------ Mews
 
     def put_mews_token(self, token: MewsAccessToken) -> None:
         self._table.put(
             Item={
-                **_mews_key(token.token_digest),
+                **_key("mews", token.token_digest),
                 "client_token_digest": s(token.client_token_digest),
                 "enterprises": {"M": {e: s(t) for e, t in token.enterprises.items()}},
                 "portfolio": {"BOOL": token.portfolio},
                 "name": s(token.name),
             }
         )
-        self._mews.forget(token.token_digest)
+        self._cache.forget(("mews", token.token_digest))
 
     def revoke_mews_token(self, token_digest: str) -> None:
-        self._table.delete(Key=_mews_key(token_digest))
-        self._mews.forget(token_digest)
+        self.revoke("mews", token_digest)
 
     def mews_token(self, token_digest: str) -> MewsAccessToken | None:
-        def load() -> MewsAccessToken | None:
-            item = self._table.get(_mews_key(token_digest))
-            if item is None:
-                return None
-            return MewsAccessToken(
+        return self._get(
+            "mews",
+            token_digest,
+            lambda item: MewsAccessToken(
                 token_digest=token_digest,
                 client_token_digest=item["client_token_digest"]["S"],
                 enterprises={e: t["S"] for e, t in item["enterprises"]["M"].items()},
                 portfolio=item["portfolio"]["BOOL"],
                 name=item["name"]["S"],
+            ),
+        )
+
+    def mews_tokens_named(self, name: str) -> list[MewsAccessToken]:
+        """Tokens with this name (for rotation); a scan, so for operators only."""
+        found = []
+        for item in self._table.paginate(
+            self._table.scan,
+            FilterExpression="begins_with(pk, :kind) AND #name = :name",
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues={":kind": s("CRED#mews#"), ":name": s(name)},
+        ):
+            digest = item["pk"]["S"].rsplit("#", 1)[1]
+            token = self.mews_token(digest)
+            if token is not None:
+                found.append(token)
+        return found
+
+    # ------------------------------------------------------------------ Maestra
+
+    def put_maestra_endpoint(self, endpoint: MaestraEndpoint) -> None:
+        operations = {
+            name: {
+                "M": {"kind": s(op.kind), **({"pool": s(op.pool_alias)} if op.pool_alias else {})}
+            }
+            for name, op in endpoint.operations.items()
+        }
+        attributes: Item = {"operations": {"M": operations}}
+        if endpoint.secret_key_digest is not None:
+            attributes["secret_key_digest"] = s(endpoint.secret_key_digest)
+        self._put("maestra", endpoint.endpoint_id, endpoint.tenant_id, attributes)
+
+    def maestra_endpoint(self, endpoint_id: str) -> MaestraEndpoint | None:
+        def build(item: Item) -> MaestraEndpoint:
+            operations = {
+                name: MaestraOperation(op["M"]["kind"]["S"], op["M"].get("pool", {}).get("S"))
+                for name, op in item["operations"]["M"].items()
+            }
+            digest = item.get("secret_key_digest")
+            return MaestraEndpoint(
+                endpoint_id, item["tenant"]["S"], digest["S"] if digest else None, operations
             )
 
-        return self._mews.get_or_load(token_digest, load)
+        return self._get("maestra", endpoint_id, build)
+
+    # ------------------------------------------------------------------ users and devices
+
+    def put_user(self, kind: str, user: User) -> None:
+        """``kind`` is ``crm`` (names scoped by tenant) or ``synctv-user`` (global names)."""
+        self._put(
+            kind,
+            self._user_name(kind, user.tenant_id, user.username),
+            user.tenant_id,
+            {
+                "username": s(user.username),
+                "password_hash": s(user.password_hash),
+                "admin": {"BOOL": user.admin},
+                "profile": {"M": {k: s(v) for k, v in user.profile.items()}},
+            },
+        )
+
+    def user(self, kind: str, tenant_id: str | None, username: str) -> User | None:
+        def build(item: Item) -> User:
+            return User(
+                tenant_id=item["tenant"]["S"],
+                username=item["username"]["S"],
+                password_hash=item["password_hash"]["S"],
+                admin=item["admin"]["BOOL"],
+                profile={k: v["S"] for k, v in item["profile"]["M"].items()},
+            )
+
+        return self._get(kind, self._user_name(kind, tenant_id, username), build)
+
+    @staticmethod
+    def _user_name(kind: str, tenant_id: str | None, username: str) -> str:
+        return f"{tenant_id}#{username}" if kind == "crm" else username
+
+    def put_device(self, tenant_id: str, device_id: str) -> None:
+        self._put("synctv-device", device_id, tenant_id, {})
+
+    def device_tenant(self, device_id: str) -> str | None:
+        return self._get("synctv-device", device_id, lambda item: str(item["tenant"]["S"]))

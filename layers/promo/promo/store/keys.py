@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Listing-index partition of all tenants (operators list them; no request path does).
+TENANT_CATALOG = "TENANTS"
 
 
 @dataclass(frozen=True, slots=True)

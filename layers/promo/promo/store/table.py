@@ -120,6 +120,10 @@ class Table:
         with store_errors():
             return dict(self.client.query(TableName=self.name, **request))
 
+    def scan(self, **request: Any) -> dict[str, Any]:
+        with store_errors():
+            return dict(self.client.scan(TableName=self.name, **request))
+
     def paginate(self, query: Callable[..., dict[str, Any]], **request: Any) -> Iterator[Item]:
         while True:
             page = query(**request)

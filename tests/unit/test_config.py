@@ -1,0 +1,164 @@
+"""The declarative configuration: validated with errors that say where, applied idempotently."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promo.auth.secrets import token_digest
+from promo.store.credentials import CredentialStore
+from tests.support.tables import Stores
+from tools import config
+from tools.template import ROOT
+
+DEMO = ROOT / "config" / "demo.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(path)
+    return refused.value.problems
+
+
+def test_the_demo_configuration_is_valid() -> None:
+    loaded = config.load(DEMO)
+
+    assert [t.id for t in loaded.tenants] == ["demo"]
+    pools = loaded.tenants[0].pools
+    assert all(
+        p.aliases.maestra and p.aliases.crm and p.aliases.synctv and p.aliases.mews for p in pools
+    )
+
+
+def test_errors_name_the_key_and_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+tenants:
+  - id: "bad id"
+    name: Shop
+    pools:
+      - id: spring
+        name: Spring
+        shard_count: 0
+        aliases:
+          mews: {voucher_id: not-a-uuid}
+        colour: red
+""",
+    )
+
+    found = problems(path)
+
+    assert any(p.startswith("tenants[0].id (line 2)") for p in found)
+    assert any(p.startswith("tenants[0].pools[0].shard_count (line 7)") for p in found)
+    assert any(p.startswith("tenants[0].pools[0].aliases.mews.voucher_id (line 9)") for p in found)
+    assert any(p.startswith("tenants[0].pools[0].colour (line 10)") and "Extra" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tenants: []", "tenants (line 1)"),
+        ("tenants:\n  - {id: a, name: A}\n  - {id: a, name: B}\n", "tenant ids repeat"),
+        (
+            "tenants:\n  - {id: a, name: A}\nmews_tokens:\n  - {name: t, client_token: client-token, access_token: access-token, tenants: [b]}\n",
+            "no tenant 'b'",
+        ),
+        (
+            "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: e, operations: {Op: {kind: from-pool, pool: nope}}}]}\n",
+            "no pool 'nope'",
+        ),
+        (
+            "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: e, operations: {Op: {kind: teleport}}}]}\n",
+            "kind",
+        ),
+        ("tenants: [", "not valid YAML"),
+    ],
+)
+def test_invalid_files_are_refused_with_a_reason(tmp_path: Path, text: str, expected: str) -> None:
+    assert any(expected in problem for problem in problems(write(tmp_path, text)))
+
+
+def test_secrets_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(
+        tmp_path,
+        "tenants:\n  - id: a\n    name: A\n    maestra_endpoints: [{id: web, secret_key: {env: SHOP_KEY}}]\n",
+    )
+    loaded = config.load(path)
+    key = loaded.tenants[0].maestra_endpoints[0].secret_key
+    assert key is not None
+
+    monkeypatch.delenv("SHOP_KEY", raising=False)
+    with pytest.raises(ValueError, match="SHOP_KEY"):
+        config.reveal(key)
+    monkeypatch.setenv("SHOP_KEY", "from-the-environment")
+    assert config.reveal(key) == "from-the-environment"
+
+
+def scan(stores: Stores) -> list[dict[str, Any]]:
+    items = stores.client.scan(TableName=stores.table_name)["Items"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+def apply(stores: Stores, path: Path = DEMO) -> config.ApplyReport:
+    return config.apply(
+        config.load(path), stores.catalog, CredentialStore(stores.table, stores.settings)
+    )
+
+
+def test_applying_the_same_file_twice_changes_nothing(moto_stores: Stores) -> None:
+    apply(moto_stores)
+    first = scan(moto_stores)
+
+    report = apply(moto_stores)
+
+    assert scan(moto_stores) == first
+    assert sorted(report.unchanged_passwords) == [
+        "MPAdministrator",
+        "admin@demo.example",
+        "viewer@demo.example",
+    ]
+
+
+def test_only_hashes_of_secrets_are_stored(moto_stores: Stores) -> None:
+    apply(moto_stores)
+    stored = str(scan(moto_stores))
+
+    for secret in (
+        "demo-maestra-secret-key",
+        "demo-crm-password",
+        "demo-synctv-password",
+        "C66EF7B239D24632943D115EDE9CB810-EA00F8FD8294692C940F6B5A8F9453D",
+    ):
+        assert secret not in stored
+    assert token_digest("demo-maestra-secret-key") in stored
+
+
+def test_removing_a_pool_from_the_file_keeps_its_codes_and_a_changed_alias_moves(
+    moto_stores: Stores, tmp_path: Path
+) -> None:
+    from tests.support.builders import ACTOR, new_codes
+
+    apply(moto_stores)
+    spring = moto_stores.catalog.get_pool("demo", "spring")
+    assert spring is not None
+    moto_stores.codes.add("demo", {"spring": spring}, new_codes("spring", 2, "KEEP"), ACTOR)
+    text = DEMO.read_text().replace("external_id: spring-2025", "external_id: spring-2026")
+    start, end = text.index("      - id: welcome"), text.index("    maestra_endpoints:")
+    path = write(tmp_path, text[:start] + text[end:])
+
+    apply(moto_stores, path)
+
+    assert moto_stores.codes.get("demo", "KEEP00000") is not None
+    assert moto_stores.catalog.get_pool("demo", "welcome") is not None
+    fresh = moto_stores.fresh()
+    assert fresh.catalog.find_pool("demo", "maestra", "spring-2026") is not None
+    assert fresh.catalog.find_pool("demo", "maestra", "spring-2025") is None

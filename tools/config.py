@@ -1,0 +1,360 @@
+"""The declarative configuration: tenants, pools, endpoints and credentials in one YAML file.
+
+``load(path)`` validates the file and names every problem by its key path and line;
+``apply(config, stores)`` writes it to the table. Applying a file twice changes nothing, and
+removing a pool or credential from the file never deletes codes (see docs/configuration.md).
+"""
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from promo.auth.secrets import hash_password, token_digest, verify_password
+from promo.domain.models import CrmCampaign, Pool, PoolAliases, Tenant, Window
+from promo.store.catalog import CatalogStore
+from promo.store.credentials import (
+    CredentialStore,
+    MaestraEndpoint,
+    MaestraOperation,
+    MewsAccessToken,
+    User,
+)
+from promo.store.keys import TENANT_ID
+
+
+class ConfigError(Exception):
+    """Every problem of a configuration file, each with its key path and line."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvSecret(_Strict):
+    """A secret read from an environment variable when the file is applied."""
+
+    env: str = Field(min_length=1)
+
+
+Secret = Annotated[str, Field(min_length=8)] | EnvSecret
+
+
+def reveal(secret: Secret) -> str:
+    if isinstance(secret, str):
+        return secret
+    value = os.environ.get(secret.env)
+    if not value:
+        raise ValueError(f"environment variable {secret.env} is not set")
+    return value
+
+
+class WindowConfig(_Strict):
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "WindowConfig":
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end")
+        if any(m is not None and m.tzinfo is None for m in (self.start, self.end)):
+            raise ValueError("times need a zone, e.g. 2025-01-01T00:00:00Z")
+        return self
+
+
+class MaestraAlias(_Strict):
+    external_id: str = Field(min_length=1)
+
+
+class CrmAlias(_Strict):
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    alternative_code: str | None = None
+    type: Literal["DISCOUNT_PROMOTION", "REWARD_PROMOTION"] = "DISCOUNT_PROMOTION"
+    distribution_method: Literal["UPON_REQUEST", "INSTANT"] = "UPON_REQUEST"
+    state: Literal["POSTED", "DRAFT"] = "POSTED"
+    description: str | None = None
+    long_description: str | None = None
+    short_description: str | None = None
+
+
+class SyncTvAlias(_Strict):
+    offer_id: int = Field(ge=1)
+
+
+class MewsAlias(_Strict):
+    voucher_id: UUID
+
+
+class Aliases(_Strict):
+    maestra: MaestraAlias | None = None
+    crm: CrmAlias | None = None
+    synctv: SyncTvAlias | None = None
+    mews: MewsAlias | None = None
+
+
+class PoolConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(min_length=1)
+    description: str | None = None
+    aliases: Aliases = Aliases()
+    issue_window: WindowConfig = WindowConfig()
+    default_validity_days: int | None = Field(default=None, ge=1, le=3650)
+    shard_count: int = Field(default=4, ge=1, le=1000)
+    # Demo data: values added once, when the pool has no codes yet.
+    seed_codes: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class MaestraOperationConfig(_Strict):
+    kind: Literal["by-value", "by-value-create", "from-pool", "redeem"]
+    pool: str | None = Field(default=None, description="a pool id; fixes the pool for the step")
+
+
+class MaestraEndpointConfig(_Strict):
+    id: str = Field(min_length=1)
+    secret_key: Secret | None = None
+    operations: dict[str, MaestraOperationConfig] = Field(default_factory=dict)
+
+
+class UserConfig(_Strict):
+    username: str = Field(min_length=1)
+    password: Secret
+    person_name: str | None = None
+    email: str | None = None
+    admin: bool = True
+
+
+class MewsConfig(_Strict):
+    enterprise_id: UUID
+
+
+class TenantConfig(_Strict):
+    id: str
+    name: str = Field(min_length=1)
+    mews: MewsConfig | None = None
+    pools: list[PoolConfig] = Field(default_factory=list)
+    maestra_endpoints: list[MaestraEndpointConfig] = Field(default_factory=list)
+    crm_users: list[UserConfig] = Field(default_factory=list)
+    synctv_users: list[UserConfig] = Field(default_factory=list)
+    synctv_devices: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _tenant_id(cls, value: str) -> str:
+        if not TENANT_ID.match(value):
+            raise ValueError("use 1-64 letters, digits, '-' or '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_references(self) -> "TenantConfig":
+        pools = {pool.id for pool in self.pools}
+        if len(pools) != len(self.pools):
+            raise ValueError("pool ids repeat")
+        for endpoint in self.maestra_endpoints:
+            for name, operation in endpoint.operations.items():
+                if operation.pool is not None and operation.pool not in pools:
+                    raise ValueError(f"maestra operation {name}: no pool {operation.pool!r}")
+        return self
+
+
+class MewsTokenConfig(_Strict):
+    name: str = Field(min_length=1)
+    client_token: Secret
+    access_token: Secret
+    tenants: list[str] = Field(min_length=1)
+
+
+class Config(_Strict):
+    tenants: list[TenantConfig] = Field(min_length=1)
+    mews_tokens: list[MewsTokenConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        tenants = {tenant.id: tenant for tenant in self.tenants}
+        if len(tenants) != len(self.tenants):
+            raise ValueError("tenant ids repeat")
+        for token in self.mews_tokens:
+            for tenant_id in token.tenants:
+                tenant = tenants.get(tenant_id)
+                if tenant is None:
+                    raise ValueError(f"mews token {token.name}: no tenant {tenant_id!r}")
+                if tenant.mews is None:
+                    raise ValueError(f"mews token {token.name}: tenant {tenant_id} has no mews")
+        return self
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _line_numbers(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Every key path of the document with its 1-based line number."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines |= _line_numbers(value, (*path, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines |= _line_numbers(item, (*path, index))
+    return lines
+
+
+def _describe(location: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> str:
+    # pydantic adds union member names ("str", "EnvSecret") to locations; they are not keys.
+    keys = tuple(
+        part
+        for part in location
+        if (*_prefix(location, part), part) in lines or isinstance(part, int)
+    )
+    line = next((lines[keys[:n]] for n in range(len(keys), -1, -1) if keys[:n] in lines), None)
+    text = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+    return f"{text or '(top level)'} (line {line})" if line else text or "(top level)"
+
+
+def _prefix(location: tuple[Any, ...], part: Any) -> tuple[Any, ...]:
+    return tuple(location[: location.index(part)])
+
+
+def load(path: Path) -> Config:
+    text = path.read_text()
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from None
+    lines = _line_numbers(root) if root is not None else {}
+    try:
+        return Config.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            f"{_describe(tuple(error['loc']), lines)}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError(path, problems) from None
+
+
+# ---------------------------------------------------------------------- applying
+
+
+@dataclass
+class ApplyReport:
+    tenants: int = 0
+    pools: int = 0
+    seeded_codes: int = 0
+    credentials: int = 0
+    unchanged_passwords: list[str] = field(default_factory=list)
+
+
+def _pool(tenant: TenantConfig, pool: PoolConfig) -> Pool:
+    aliases = pool.aliases
+    crm = aliases.crm
+    return Pool(
+        tenant_id=tenant.id,
+        pool_id=pool.id,
+        name=pool.name,
+        description=pool.description,
+        aliases=PoolAliases(
+            maestra_external_id=aliases.maestra.external_id if aliases.maestra else None,
+            crm_campaign=CrmCampaign(**crm.model_dump()) if crm else None,
+            synctv_offer_id=aliases.synctv.offer_id if aliases.synctv else None,
+            mews_voucher_id=aliases.mews.voucher_id if aliases.mews else None,
+        ),
+        issue_window=Window(pool.issue_window.start, pool.issue_window.end),
+        default_validity_days=pool.default_validity_days,
+        shard_count=pool.shard_count,
+    )
+
+
+def apply(
+    config: Config, catalog: CatalogStore, credentials: CredentialStore, seed: Any = None
+) -> ApplyReport:
+    """Write the configuration. ``seed(pool, values)`` adds demo codes to an empty pool."""
+    report = ApplyReport()
+    enterprises = {t.id: str(t.mews.enterprise_id) for t in config.tenants if t.mews}
+    for tenant in config.tenants:
+        enterprise = tenant.mews.enterprise_id if tenant.mews else None
+        catalog.put_tenant(Tenant(tenant.id, tenant.name, enterprise))
+        report.tenants += 1
+        for pool_config in tenant.pools:
+            pool = _pool(tenant, pool_config)
+            catalog.put_pool(pool)
+            report.pools += 1
+            if seed is not None and pool_config.seed_codes:
+                report.seeded_codes += seed(pool, pool_config.seed_codes)
+        pool_aliases = {
+            p.id: (p.aliases.maestra.external_id if p.aliases.maestra else p.id)
+            for p in tenant.pools
+        }
+        for endpoint in tenant.maestra_endpoints:
+            key = endpoint.secret_key
+            credentials.put_maestra_endpoint(
+                MaestraEndpoint(
+                    endpoint_id=endpoint.id,
+                    tenant_id=tenant.id,
+                    secret_key_digest=token_digest(reveal(key)) if key is not None else None,
+                    operations={
+                        name: MaestraOperation(op.kind, pool_aliases[op.pool] if op.pool else None)
+                        for name, op in endpoint.operations.items()
+                    },
+                )
+            )
+            report.credentials += 1
+        for kind, users in (("crm", tenant.crm_users), ("synctv-user", tenant.synctv_users)):
+            for user in users:
+                _put_user(credentials, kind, tenant.id, user, report)
+        for device in tenant.synctv_devices:
+            credentials.put_device(tenant.id, device)
+            report.credentials += 1
+    for token in config.mews_tokens:
+        credentials.put_mews_token(
+            MewsAccessToken(
+                token_digest=token_digest(reveal(token.access_token)),
+                client_token_digest=token_digest(reveal(token.client_token)),
+                enterprises={enterprises[t]: t for t in token.tenants},
+                portfolio=len(token.tenants) > 1,
+                name=token.name,
+            )
+        )
+        report.credentials += 1
+    return report
+
+
+def _put_user(
+    credentials: CredentialStore, kind: str, tenant_id: str, user: UserConfig, report: ApplyReport
+) -> None:
+    password = reveal(user.password)
+    existing = credentials.user(kind, tenant_id, user.username)
+    # scrypt hashes are salted: keep the stored one when the password is unchanged, so that
+    # applying the same file twice writes nothing new.
+    unchanged = existing is not None and verify_password(password, existing.password_hash)
+    profile = {k: v for k, v in (("person_name", user.person_name), ("email", user.email)) if v}
+    credentials.put_user(
+        kind,
+        User(
+            tenant_id=tenant_id,
+            username=user.username,
+            password_hash=existing.password_hash
+            if existing and unchanged
+            else hash_password(password),
+            admin=user.admin,
+            profile=profile,
+        ),
+    )
+    if unchanged:
+        report.unchanged_passwords.append(user.username)
+    report.credentials += 1

@@ -1,0 +1,285 @@
+"""``make run``: every route of template.yaml on 127.0.0.1, each request turned into the event the
+deployed HTTP API would send and handed to that route's handler in-process, over DynamoDB Local.
+
+Environment (each also a command-line option):
+  PORT              port to answer on (3000)
+  PROMO_DYNAMODB    unset: DynamoDB Local, data kept in .local/dynamodb;
+                    an http(s) URL: that DynamoDB endpoint; "aws": real AWS (default credentials,
+                    TABLE_NAME names the table)
+  PROMO_CONFIG      configuration applied at start (config/demo.yaml)
+  FRESH=1           start from an empty local database
+"""
+
+import argparse
+import base64
+import fcntl
+import os
+import shutil
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tools.dynamodb_local import DynamoDBLocal, free_port
+from tools.lambda_runtime import LambdaContext, http_api_event
+from tools.router import Router
+from tools.template import ROOT, load_template
+
+LOCAL = ROOT / ".local"
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def _parameter_default(name: str) -> str:
+    parameter = load_template().get("Parameters", {}).get(name, {})
+    return str(parameter.get("Default", ""))
+
+
+def function_environment(table_name: str) -> dict[str, str]:
+    """The Globals environment of template.yaml, with references resolved for a local run."""
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    resolved = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            value = table_name if ref == "PromoTable" else _parameter_default(ref)
+        resolved[name] = str(value)
+    return resolved
+
+
+class Stack:
+    def __init__(
+        self,
+        port: int,
+        dynamodb: str | None,
+        config: Path,
+        fresh: bool,
+        table_name: str,
+        data_dir: Path,
+    ) -> None:
+        self.port = port
+        self.dynamodb = dynamodb
+        self.config = config
+        self.fresh = fresh
+        self.table_name = table_name
+        self.data_dir = data_dir
+        self.database: DynamoDBLocal | None = None
+        self.router = Router()
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        endpoint = self._start_database()
+        os.environ.update(function_environment(self.table_name))
+        # Quiet handler logs by default: one line per request is printed here instead.
+        os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "WARNING")
+        if endpoint is not None:
+            os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                os.environ.setdefault(name, "local")
+            os.environ.setdefault("AWS_REGION", "us-east-1")
+        self._prepare_table()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self.router))
+        self.server.daemon_threads = True
+
+    def _start_database(self) -> str | None:
+        if self.dynamodb == "aws":
+            return None
+        if self.dynamodb:
+            return self.dynamodb
+        storage = self.data_dir / "dynamodb"
+        if self.fresh and storage.exists():
+            shutil.rmtree(storage)
+        port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "0")) or free_port()
+        self.database = DynamoDBLocal(port=port, data_dir=storage).start()
+        # promo-admin finds the running local database through this file.
+        (self.data_dir / "dynamodb.endpoint").write_text(self.database.endpoint)
+        return self.database.endpoint
+
+    def _prepare_table(self) -> None:
+        from promo.services import services
+        from promo.settings import get_settings
+        from tools.admin import apply_config, ensure_table
+
+        get_settings.cache_clear()
+        ensure_table(self.table_name)
+        report = apply_config(self.config, services())
+        shown = self.config.relative_to(ROOT) if self.config.is_relative_to(ROOT) else self.config
+        print(
+            f"Applied {shown}: {report.tenants} tenant(s), {report.pools} pool(s), "
+            f"{report.seeded_codes} demo code(s) added, {report.credentials} credential(s)"
+        )
+
+    def serve(self) -> None:
+        assert self.server is not None
+        print(
+            f"promo-codes answers on http://127.0.0.1:{self.port}"
+            f" ({len(self.router.routes)} routes; Ctrl-C stops)",
+            flush=True,
+        )
+        for route in self.router.routes:
+            print(f"  {route.method:6} {route.path}  -> {route.function}")
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.server_close()
+        if self.database is not None:
+            self.database.stop()
+            (self.data_dir / "dynamodb.endpoint").unlink(missing_ok=True)
+
+
+def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
+
+        def _dispatch(self) -> None:
+            started = time.perf_counter()
+            url = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_BODY:
+                status = self._reply(
+                    413,
+                    {"content-type": "application/json"},
+                    [],
+                    b'{"message":"Request Entity Too Large"}',
+                )
+                self._log(url.path, status, started)
+                return
+            body = self.rfile.read(length) if length else b""
+            found = router.find(self.command, url.path)
+            if found is None:
+                status = self._reply(
+                    404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}'
+                )
+            else:
+                route, parameters = found
+                status = self._invoke(router, route, parameters, url.path, url.query, body)
+            self._log(url.path, status, started)
+
+        def _invoke(
+            self,
+            router: Router,
+            route: Any,
+            parameters: dict[str, str],
+            path: str,
+            raw_query: str,
+            body: bytes,
+        ) -> int:
+            query: dict[str, str] = {}
+            for name, value in parse_qsl(raw_query, keep_blank_values=True):
+                # API Gateway joins repeated query parameters with commas.
+                query[name] = f"{query[name]},{value}" if name in query else value
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            event = http_api_event(
+                self.command, path, route.route_key, body, headers, query, parameters, raw_query
+            )
+            try:
+                result = router.handler(route)(event, LambdaContext(route.function))
+            except Exception as exc:
+                print(f"  {route.function} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return self._reply(
+                    500,
+                    {"content-type": "application/json"},
+                    [],
+                    b'{"message":"Internal Server Error"}',
+                )
+            payload = result.get("body") or ""
+            encoded = result.get("isBase64Encoded")
+            data = base64.b64decode(payload) if encoded else payload.encode()
+            return self._reply(
+                int(result.get("statusCode", 200)),
+                result.get("headers") or {},
+                result.get("cookies") or [],
+                data,
+            )
+
+        def _reply(
+            self, status: int, headers: dict[str, str], cookies: list[str], body: bytes
+        ) -> int:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            for cookie in cookies:
+                self.send_header("set-cookie", cookie)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return status
+
+        def _log(self, path: str, status: int, started: float) -> None:
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"{self.command} {path} {status} {elapsed:.1f}ms", flush=True)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Silence the standard per-request log; ``_log`` prints one line instead."""
+
+    return Handler
+
+
+def _lock(data_dir: Path) -> IO[str]:
+    """Hold ``.local/run.lock`` for the life of the process; a second run finds it taken."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "run.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        print(
+            f"promo-codes is already running ({owner}); stop it first (Ctrl-C there).",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, port {os.environ.get('PORT', '')}".strip(", "))
+    handle.flush()
+    return handle
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--dynamodb", default=os.environ.get("PROMO_DYNAMODB") or None)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("PROMO_CONFIG", ROOT / "config" / "demo.yaml")),
+    )
+    parser.add_argument("--fresh", action="store_true", default=os.environ.get("FRESH") == "1")
+    parser.add_argument("--table", default=os.environ.get("TABLE_NAME", "promo-codes-local"))
+    parser.add_argument("--data-dir", type=Path, default=LOCAL)
+    args = parser.parse_args(argv)
+
+    lock = _lock(args.data_dir)
+    stack = Stack(
+        args.port, args.dynamodb, args.config.resolve(), args.fresh, args.table, args.data_dir
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.start()
+        stack.serve()
+    except KeyboardInterrupt:
+        print("\nStopping.", flush=True)
+    finally:
+        stack.stop()
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

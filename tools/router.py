@@ -1,0 +1,94 @@
+"""HTTP routes read from template.yaml: a function added there is reachable locally as is."""
+
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from tools.template import ROOT, TEMPLATE, load_template, resources_of_type
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str  # logical id in the template
+    method: str
+    path: str  # as in the template, e.g. /rest/v1/offers/{offer_id}/promo_codes
+    code_uri: Path
+    handler: str  # module.function, relative to code_uri
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        parts = re.split(r"(\{[^}]+\})", self.path)
+        regex = "".join(
+            f"(?P<{part[1:-1].rstrip('+')}>{'.+' if part.endswith('+}') else '[^/]+'})"
+            if part.startswith("{")
+            else re.escape(part)
+            for part in parts
+        )
+        return re.compile(f"^{regex}$")
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method and self.method != "ANY":
+            return None
+        found = self.pattern.match(path)
+        return None if found is None else found.groupdict()
+
+
+def routes(template: Path = TEMPLATE) -> list[Route]:
+    function_globals = load_template(template).get("Globals", {}).get("Function", {})
+    found = []
+    for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
+        properties = resource["Properties"]
+        for event in properties.get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            found.append(
+                Route(
+                    function=name,
+                    method=event["Properties"]["Method"].upper(),
+                    path=event["Properties"]["Path"],
+                    code_uri=ROOT / properties["CodeUri"],
+                    handler=properties.get(
+                        "Handler", function_globals.get("Handler", "app.handler")
+                    ),
+                )
+            )
+    # Literal segments win over parameters, as in API Gateway.
+    return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
+
+
+class Router:
+    def __init__(self, template: Path = TEMPLATE) -> None:
+        self.routes = routes(template)
+        self._modules: dict[Path, ModuleType] = {}
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            parameters = route.match(method, path)
+            if parameters is not None:
+                return route, parameters
+        return None
+
+    def handler(self, route: Route) -> Any:
+        """The route's handler, imported from its CodeUri as Lambda would (module ``app``)."""
+        module_name, function_name = route.handler.rsplit(".", 1)
+        source = route.code_uri / f"{module_name.replace('.', '/')}.py"
+        module = self._modules.get(source)
+        if module is None:
+            unique = f"_local_{route.function}_{module_name}"
+            spec = importlib.util.spec_from_file_location(unique, source)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {source}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
+            self._modules[source] = module
+        return getattr(module, function_name)
