@@ -17,13 +17,19 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt layers/promo/requirements.txt pyproject.toml
+RUN_STAMP := $(VENV)/.installed-run
+
+# The runtime set first (enough for `make run`), the development tools on top for tests.
+$(RUN_STAMP): requirements-run.txt layers/promo/requirements.txt pyproject.toml
 	@python=$$(tools/find-python313) && \
 	  { [ -x $(BIN)/python ] && $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' \
 	    || { rm -rf $(VENV) && "$$python" -m venv $(VENV); }; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-run.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -57,5 +63,5 @@ clean: ## Remove build output and caches (keeps .venv and .local data)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: run
-run: install ## Start the whole service on http://127.0.0.1:$${PORT:-3000} over DynamoDB Local (FRESH=1: empty database)
+run: $(RUN_STAMP) node_modules/.package-lock.json ## Start the whole service on http://127.0.0.1:$${PORT:-3000} over DynamoDB Local (FRESH=1: empty database)
 	$(BIN)/python -m tools.local_stack

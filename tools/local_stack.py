@@ -269,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Explicitly, for SIGINT too: a process started in the background by a script inherits
+    # "ignore SIGINT", and Ctrl-C must stop the stack whatever started it.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         stack.start()
         stack.serve()

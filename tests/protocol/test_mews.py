@@ -492,6 +492,17 @@ def test_another_enterprises_codes_behave_as_unknown(world: Stores) -> None:
 # ---------------------------------------------------------------- delete limits
 
 
+def test_delete_takes_exactly_1000_ids(world: Stores) -> None:
+    added = add_codes(1000, prefix="DEL")
+
+    status, body = call(DELETE, {"VoucherCodeIds": [c["Id"] for c in added]})
+
+    assert (status, body) == (200, {})
+    _, listed = get_all(VoucherCodeIds=[c["Id"] for c in added])
+    assert len(listed["VoucherCodes"]) == 1000
+    assert {c["ActivityState"] for c in listed["VoucherCodes"]} == {"Deleted"}
+
+
 @pytest.mark.parametrize(("count", "status"), [(0, 400), (1001, 400)])
 def test_delete_takes_1_to_1000_ids(world: Stores, count: int, status: int) -> None:
     answered, body = call(DELETE, {"VoucherCodeIds": [str(uuid4()) for _ in range(count)]})

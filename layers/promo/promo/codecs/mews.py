@@ -135,13 +135,16 @@ def voucher_code(code: Code, voucher_id: UUID) -> dict[str, Any]:
 
 
 def voucher_codes(svc: Services, codes: list[Code]) -> list[dict[str, Any]]:
-    rendered = []
-    for code in codes:
-        pool = svc.catalog.get_pool(code.tenant_id, code.pool_id)
-        voucher_id = pool.aliases.mews_voucher_id if pool is not None else None
-        if voucher_id is not None:  # a pool Mews cannot name is not part of Mews' view
-            rendered.append(voucher_code(code, voucher_id))
-    return rendered
+    vouchers: dict[tuple[str, str], UUID | None] = {}
+    for key in {(code.tenant_id, code.pool_id) for code in codes}:
+        pool = svc.catalog.get_pool(*key)
+        vouchers[key] = pool.aliases.mews_voucher_id if pool is not None else None
+    return [
+        voucher_code(code, voucher_id)
+        for code in codes
+        # a pool Mews cannot name is not part of Mews' view
+        if (voucher_id := vouchers[(code.tenant_id, code.pool_id)]) is not None
+    ]
 
 
 def page(svc: Services, result: CodePage) -> dict[str, Any]:
