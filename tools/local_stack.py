@@ -13,11 +13,15 @@ Environment (each also a command-line option):
 import argparse
 import base64
 import fcntl
+import json
 import os
+import queue
 import shutil
 import signal
 import sys
+import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +53,68 @@ def function_environment(table_name: str) -> dict[str, str]:
     return resolved
 
 
+class LocalQueue:
+    """Stands in for SQS: what handlers send is delivered to the function template.yaml
+    subscribes to the queue, with SQS's retry (failed items come back, five receives at most,
+    then the dead-letter queue, here a log line)."""
+
+    MAX_RECEIVES = 5
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._pending: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._deliver, name="local-sqs", daemon=True)
+
+    def start(self) -> None:
+        from promo import queue as promo_queue
+
+        if self._router.consumers:
+            promo_queue.use_sender(self.send)
+            self._thread.start()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._pending.put((str(uuid.uuid4()), json.dumps(message), 1))
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every queued message was delivered (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._pending.put(None)
+            self._thread.join(timeout=10)
+
+    def _deliver(self) -> None:
+        consumer = self._router.consumers[0]
+        handler = self._router.handler(consumer)
+        while (entry := self._pending.get()) is not None:
+            message_id, body, receives = entry
+            event = {
+                "Records": [
+                    {
+                        "messageId": message_id,
+                        "body": body,
+                        "attributes": {"ApproximateReceiveCount": str(receives)},
+                        "eventSource": "aws:sqs",
+                    }
+                ]
+            }
+            try:
+                failed = handler(event, LambdaContext(consumer.function))["batchItemFailures"]
+            except Exception as exc:
+                print(f"  {consumer.function} failed: {type(exc).__name__}", file=sys.stderr)
+                failed = [{"itemIdentifier": message_id}]
+            if failed and receives < self.MAX_RECEIVES:
+                time.sleep(min(2**receives * 0.1, 2))
+                self._pending.put((message_id, body, receives + 1))
+            elif failed:
+                print(f"  message {message_id} moved to the dead-letter queue", file=sys.stderr)
+            self._pending.task_done()
+        self._pending.task_done()
+
+
 class Stack:
     def __init__(
         self,
@@ -67,6 +133,7 @@ class Stack:
         self.data_dir = data_dir
         self.database: DynamoDBLocal | None = None
         self.router = Router()
+        self.queue = LocalQueue(self.router)
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -74,12 +141,15 @@ class Stack:
         os.environ.update(function_environment(self.table_name))
         # Quiet handler logs by default: one line per request is printed here instead.
         os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "WARNING")
+        # CloudWatch metric documents (EMF) mean nothing locally and would bury the request log.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         if endpoint is not None:
             os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
             for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 os.environ.setdefault(name, "local")
             os.environ.setdefault("AWS_REGION", "us-east-1")
         self._prepare_table()
+        self.queue.start()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self.router))
         self.server.daemon_threads = True
 
@@ -125,6 +195,8 @@ class Stack:
     def stop(self) -> None:
         if self.server is not None:
             self.server.server_close()
+        self.queue.drain()
+        self.queue.stop()
         if self.database is not None:
             self.database.stop()
             (self.data_dir / "dynamodb.endpoint").unlink(missing_ok=True)

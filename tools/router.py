@@ -42,6 +42,28 @@ class Route:
         return None if found is None else found.groupdict()
 
 
+def queue_consumers(template: Path = TEMPLATE) -> list[Route]:
+    """Functions fed by an SQS queue (method "SQS", path the queue's logical id)."""
+    function_globals = load_template(template).get("Globals", {}).get("Function", {})
+    found = []
+    for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
+        properties = resource["Properties"]
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                found.append(
+                    Route(
+                        function=name,
+                        method="SQS",
+                        path=str(event["Properties"]["Queue"]["Fn::GetAtt"][0]),
+                        code_uri=ROOT / properties["CodeUri"],
+                        handler=properties.get(
+                            "Handler", function_globals.get("Handler", "app.handler")
+                        ),
+                    )
+                )
+    return found
+
+
 def routes(template: Path = TEMPLATE) -> list[Route]:
     function_globals = load_template(template).get("Globals", {}).get("Function", {})
     found = []
@@ -68,6 +90,7 @@ def routes(template: Path = TEMPLATE) -> list[Route]:
 class Router:
     def __init__(self, template: Path = TEMPLATE) -> None:
         self.routes = routes(template)
+        self.consumers = queue_consumers(template)
         self._modules: dict[Path, ModuleType] = {}
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

@@ -182,3 +182,60 @@ def test_it_logs_one_line_per_request_and_ctrl_c_stops_everything(tmp_path: Path
     finally:
         restarted.send_signal(signal.SIGINT)
         restarted.communicate(timeout=30)
+
+
+def maestra(port: int, path: str, operation: str, body: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v3/operations/{path}?endpointId=demo-website&operation={operation}",
+        data=json.dumps(body).encode(),
+        headers={
+            "content-type": "application/json",
+            "authorization": "SecretKey demo-maestra-secret-key",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return response.status, json.loads(response.read())
+
+
+def issued_in_welcome(data_dir: Path) -> int:
+    endpoint = (data_dir / "dynamodb.endpoint").read_text()
+    printed = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "tools.admin",
+            "--table",
+            "promo-codes-local",
+            "--endpoint-url",
+            endpoint,
+            "pools",
+            "--tenant",
+            "demo",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    row = next(line.split() for line in printed.splitlines() if " welcome " in line)
+    return int(row[3])  # tenant, pool, available, issued, ...
+
+
+def test_maestra_async_is_performed_by_the_local_queue_worker(
+    stack: tuple[int, subprocess.Popen[str], Path],
+) -> None:
+    port, _, data_dir = stack
+    welcome = {
+        "customer": {"ids": {"webSiteUserId": "9"}},
+        "promoCode": {"pool": {"ids": {"externalId": "welcome"}}},
+    }
+    before = issued_in_welcome(data_dir)
+
+    accepted = maestra(port, "async", "IssuePromoCodeFromPool", welcome)
+    deadline = time.monotonic() + 20
+    while issued_in_welcome(data_dir) == before and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+    assert accepted == (200, {"status": "Success"})
+    assert issued_in_welcome(data_dir) == before + 1

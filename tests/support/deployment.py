@@ -3,6 +3,7 @@
 import json
 from collections.abc import Callable
 from functools import _lru_cache_wrapper
+from pathlib import Path
 from typing import Any
 
 import promo.observability
@@ -37,6 +38,10 @@ def cold_start() -> None:
 def event(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return loaded
+
+
+def fixture_path(path: str) -> Path:
+    return FIXTURES / path
 
 
 def fixture(path: str) -> Any:

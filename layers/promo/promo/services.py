@@ -8,8 +8,30 @@ from datetime import datetime
 from functools import cache
 from uuid import UUID
 
-from promo.domain.errors import InvalidRequest, PoolNotFound
-from promo.domain.models import Code, NewCode, Pool, Window
+from promo.domain.codegen import CodeGenerator
+from promo.domain.errors import (
+    AlreadyDone,
+    CodeNotFound,
+    DuplicateValues,
+    IdempotencyConflict,
+    InvalidRequest,
+    NoCodeAvailable,
+    NotAvailableForIssue,
+    OutsideIssueWindow,
+    PoolNotFound,
+    PromoError,
+    TransitionRefused,
+)
+from promo.domain.lifecycle import is_redeemable
+from promo.domain.models import (
+    Code,
+    NewCode,
+    PointOfContact,
+    Pool,
+    Receipt,
+    Recipient,
+    Window,
+)
 from promo.settings import get_settings
 from promo.store import catalog_store, code_store, credential_store
 from promo.store.catalog import CatalogStore, pool_aliases
@@ -70,6 +92,127 @@ def resolve_pools(
     if missing:
         raise PoolNotFound("Unknown pools: " + ", ".join(missing))
     return {alias: pool for alias, pool in found.items() if pool is not None}
+
+
+def find_pool(svc: Services, tenant_id: str, protocol: str, alias: str) -> Pool:
+    pool = svc.catalog.find_pool(tenant_id, protocol, alias)
+    if pool is None:
+        raise PoolNotFound
+    return pool
+
+
+def validate_code(svc: Services, tenant_id: str, value: str, at: datetime) -> bool:
+    """Whether the code can be redeemed now: one strongly consistent read. Another tenant's
+    code, an unknown one and an unusable one all answer False alike."""
+    code = svc.codes.get(tenant_id, value)
+    return code is not None and is_redeemable(code, at)
+
+
+def generate_codes(svc: Services, pool: Pool, count: int, length: int, actor: str) -> list[Code]:
+    """``count`` new random codes in ``pool``, none colliding with any value of the tenant."""
+    generator = CodeGenerator(length)
+    tenant = pool.tenant_id
+    for _ in range(3):
+        values = generator.generate(
+            count,
+            existing_count=svc.codes.created_count(tenant),
+            taken=lambda batch: svc.codes.existing_values(tenant, list(batch)),
+        )
+        try:
+            new = [NewCode(pool.pool_id, value) for value in values]
+            return svc.codes.add(tenant, {pool.pool_id: pool}, new, actor)
+        except DuplicateValues:
+            continue  # another writer took one of them between the check and the write
+    raise DuplicateValues([])
+
+
+def claim_code(
+    svc: Services,
+    pool: Pool,
+    at: datetime,
+    actor: str,
+    recipient: Recipient | None = None,
+    point_of_contact: PointOfContact | None = None,
+) -> Code:
+    """Issue any available code of the pool at effective time ``at``."""
+    if not pool.issue_window.contains(at):
+        raise OutsideIssueWindow
+    return svc.codes.claim(pool, at, actor, recipient, point_of_contact)
+
+
+def issue_code(
+    svc: Services,
+    tenant_id: str,
+    value: str,
+    at: datetime,
+    actor: str,
+    recipient: Recipient | None = None,
+    point_of_contact: PointOfContact | None = None,
+    pool: Pool | None = None,
+) -> Code:
+    """Issue the code with this value (of ``pool``, if given) at effective time ``at``."""
+    code = svc.codes.get(tenant_id, value)
+    if code is None or (pool is not None and code.pool_id != pool.pool_id):
+        raise CodeNotFound
+    code_pool = svc.catalog.get_pool(tenant_id, code.pool_id)
+    if code_pool is not None and not code_pool.issue_window.contains(at):
+        raise OutsideIssueWindow
+    return svc.codes.issue(tenant_id, value, at, actor, recipient, point_of_contact)
+
+
+def create_and_issue_code(
+    svc: Services,
+    pool: Pool,
+    value: str,
+    validity: Window,
+    at: datetime,
+    actor: str,
+    recipient: Recipient | None = None,
+    point_of_contact: PointOfContact | None = None,
+) -> Code:
+    """Issue the code with this value, creating it in ``pool`` first if it does not exist."""
+    if svc.codes.get(pool.tenant_id, value) is not None:
+        return issue_code(svc, pool.tenant_id, value, at, actor, recipient, point_of_contact, pool)
+    if not pool.issue_window.contains(at):
+        raise OutsideIssueWindow
+    if not validity.contains(at):
+        raise OutsideIssueWindow
+    try:
+        return svc.codes.create_issued(
+            pool, NewCode(pool.pool_id, value, validity), at, actor, recipient, point_of_contact
+        )
+    except DuplicateValues:  # created by someone else meanwhile: issue that one, if we may
+        return issue_code(svc, pool.tenant_id, value, at, actor, recipient, point_of_contact, pool)
+
+
+def redeem_code(
+    svc: Services,
+    tenant_id: str,
+    value: str,
+    at: datetime,
+    actor: str,
+    used_by: str | None = None,
+    point_of_contact: PointOfContact | None = None,
+) -> Code:
+    return svc.codes.redeem(tenant_id, value, at, actor, used_by, point_of_contact)
+
+
+def pool_codes(
+    svc: Services, pool: Pool, consumed: bool | None, offset: int, limit: int
+) -> CodePage:
+    """A pool's codes newest first, optionally only (un)consumed ones, skipping ``offset``."""
+    page: list[Code] = []
+    matched = 0
+    for _, code in svc.codes.list(pool.tenant_id, [pool.pool_id]):
+        if consumed is not None and (code.used_at is not None) != consumed:
+            continue
+        matched += 1
+        if matched <= offset:
+            continue
+        page.append(code)
+        if len(page) == limit:
+            return CodePage(page, more=True)
+    return CodePage(page, more=False)
 
 
 def add_codes(
@@ -146,3 +289,134 @@ def _tenant_stream(
     before = cursor[0] if cursor is not None else None
     for position, code in svc.codes.list(tenant, pool_ids, before, inclusive=True):
         yield (position, tenant), code
+
+
+# ---------------------------------------------------------------------- operation steps
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One configured way of getting a code (a Maestra operation step), with its request."""
+
+    # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem"
+    kind: str
+    tenant_id: str
+    protocol: str
+    value: str | None
+    pool_alias: str | None
+    validity: Window
+    at: datetime
+    actor: str
+    recipient: Recipient | None
+    point_of_contact: PointOfContact | None
+    receipt: Receipt | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What a step did: ``refusal`` is None when it changed the code; otherwise it says why
+    not, and ``code`` / ``pool`` carry whatever is known for the answer."""
+
+    code: Code | None
+    pool: Pool | None
+    refusal: PromoError | None = None
+    replayed: bool = False
+
+
+_BUSINESS_REFUSALS = (
+    CodeNotFound,
+    PoolNotFound,
+    NoCodeAvailable,
+    NotAvailableForIssue,
+    OutsideIssueWindow,
+    TransitionRefused,
+)
+
+
+def perform_step(svc: Services, step: Step) -> StepOutcome:
+    """Run a step once. With a receipt, a repeated request replays the first outcome and a
+    different request under the same key is refused (IdempotencyConflict)."""
+    pool: Pool | None = None
+    try:
+        if step.pool_alias is not None:
+            pool = find_pool(svc, step.tenant_id, step.protocol, step.pool_alias)
+        code = _run(svc, step, pool)
+    except AlreadyDone as done:
+        receipt: Receipt = done.receipt  # type: ignore[assignment]
+        if step.receipt is None or receipt.fingerprint != step.receipt.fingerprint:
+            raise IdempotencyConflict(
+                "This transactionId was already used with a different request."
+            ) from None
+        replayed = svc.codes.get(step.tenant_id, receipt.value or "")
+        return StepOutcome(replayed, pool, replayed=True)
+    except _BUSINESS_REFUSALS as refusal:
+        known = getattr(refusal, "code", None)
+        if known is None and step.value is not None:
+            known = svc.codes.get(step.tenant_id, step.value)
+        return StepOutcome(known, pool, refusal)
+    return StepOutcome(code, pool)
+
+
+def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
+    who = (step.recipient, step.point_of_contact)
+    if step.kind == "from-pool":
+        assert pool is not None
+        if not pool.issue_window.contains(step.at):
+            raise OutsideIssueWindow
+        return svc.codes.claim(pool, step.at, step.actor, *who, receipt=step.receipt)
+    assert step.value is not None
+    if step.kind == "redeem":
+        return svc.codes.redeem(
+            step.tenant_id,
+            step.value,
+            step.at,
+            step.actor,
+            step.recipient.identifier if step.recipient else None,
+            step.point_of_contact,
+            receipt=step.receipt,
+        )
+    if step.kind == "by-value-create":
+        assert pool is not None
+        existing = svc.codes.get(step.tenant_id, step.value)
+        if existing is None:
+            return _create_issued(svc, step, pool)
+        if existing.pool_id != pool.pool_id:
+            raise NotAvailableForIssue(code=existing)
+    return _issue_existing(svc, step)
+
+
+def _issue_existing(svc: Services, step: Step) -> Code:
+    assert step.value is not None
+    code = svc.codes.get(step.tenant_id, step.value)
+    if code is None:
+        raise CodeNotFound
+    code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
+    if code_pool is not None and not code_pool.issue_window.contains(step.at):
+        raise OutsideIssueWindow(code=code)
+    return svc.codes.issue(
+        step.tenant_id,
+        step.value,
+        step.at,
+        step.actor,
+        step.recipient,
+        step.point_of_contact,
+        receipt=step.receipt,
+    )
+
+
+def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:
+    assert step.value is not None
+    if not pool.issue_window.contains(step.at) or not step.validity.contains(step.at):
+        raise OutsideIssueWindow
+    try:
+        return svc.codes.create_issued(
+            pool,
+            NewCode(pool.pool_id, step.value, step.validity),
+            step.at,
+            step.actor,
+            step.recipient,
+            step.point_of_contact,
+            receipt=step.receipt,
+        )
+    except DuplicateValues:  # created meanwhile by another request: issue that one
+        return _issue_existing(svc, step)

@@ -18,11 +18,13 @@ class Settings(BaseModel):
     dynamodb_endpoint_url: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
-    @field_validator("dynamodb_endpoint_url")
+    @field_validator("dynamodb_endpoint_url", "async_queue_url")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    # The queue behind Maestra's /v3/operations/async (its worker performs the operations).
+    async_queue_url: str | None = Field(default=None, alias="ASYNC_QUEUE_URL")
     service_name: str = Field(default="promo-codes", alias="POWERTOOLS_SERVICE_NAME")
     metrics_namespace: str = Field(default="PromoCodes", alias="POWERTOOLS_METRICS_NAMESPACE")
     # How long a resolved credential or pool is trusted before it is read again: the upper
@@ -40,6 +42,12 @@ class Settings(BaseModel):
     staged_write_expiry_seconds: int = Field(
         default=900, alias="STAGED_WRITE_EXPIRY_SECONDS", ge=60, le=86400
     )
+    # Lifetime of a SyncTV REST cookie session, fixed at login (docs/protocols/synctv.md).
+    synctv_session_seconds: int = Field(
+        default=3600, alias="SYNCTV_SESSION_SECONDS", ge=1, le=30 * 86400
+    )
+    # Lifetime of a CRM.COM login token: absolute, from login, as CRM.COM R12+ (two hours).
+    crm_token_seconds: int = Field(default=7200, alias="CRM_TOKEN_SECONDS", ge=1, le=86400)
 
 
 @cache

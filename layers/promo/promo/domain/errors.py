@@ -62,17 +62,23 @@ class NoCodeAvailable(PromoError):
 
 
 class NotAvailableForIssue(PromoError):
-    """The code exists but its state or validity window forbids issuing it."""
+    """The code exists but its state forbids issuing it; ``code`` is the code as it is."""
 
-    def __init__(self, message: str = "Promo code can't be issued.") -> None:
+    def __init__(self, message: str = "Promo code can't be issued.", code: object = None) -> None:
         super().__init__(message)
+        self.code = code
 
 
 class OutsideIssueWindow(PromoError):
-    """The request's effective time is outside the pool's issue window."""
+    """The effective time is outside the pool's issue window or the code's validity window."""
 
-    def __init__(self, message: str = "Issue date not in promo code issuance date range.") -> None:
+    def __init__(
+        self,
+        message: str = "Issue date not in promo code issuance date range.",
+        code: object = None,
+    ) -> None:
         super().__init__(message)
+        self.code = code
 
 
 class TransitionRefused(PromoError):
@@ -93,6 +99,14 @@ class CodeSpaceExhausted(PromoError):
 
 class IdempotencyConflict(PromoError):
     """A retried idempotency key arrived with a different request body."""
+
+
+class AlreadyDone(PromoError):
+    """A request with this idempotency key already changed a code; ``receipt`` says which."""
+
+    def __init__(self, receipt: "object") -> None:
+        super().__init__("Transaction already processed.")
+        self.receipt = receipt
 
 
 class StoreUnavailable(PromoError):

@@ -111,6 +111,21 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof that a request with an idempotency key changed a code, written in the same
+    transaction as the change, so a retry can never change a second code.
+
+    ``scope`` names the key's namespace (e.g. a Maestra endpoint and operation); ``fingerprint``
+    is a digest of the request, so the same key with another request is told apart.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+    value: str | None = None  # the code the request changed; filled in by the store
+
+
+@dataclass(frozen=True, slots=True)
 class NewCode:
     """A code to be added: what the caller decides. Ids and audit come from the store."""
 

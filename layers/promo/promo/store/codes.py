@@ -19,11 +19,13 @@ from uuid import UUID
 from promo import observability
 from promo.domain import clock
 from promo.domain.errors import (
+    AlreadyDone,
     CodeNotFound,
     CodesNotFound,
     DuplicateValues,
     NoCodeAvailable,
     NotAvailableForIssue,
+    OutsideIssueWindow,
     StoreUnavailable,
     TransitionRefused,
 )
@@ -36,6 +38,7 @@ from promo.domain.models import (
     NewCode,
     PointOfContact,
     Pool,
+    Receipt,
     Recipient,
     Window,
 )
@@ -58,6 +61,8 @@ from promo.store.table import (
 
 # Two items per code (code + id pointer), so this many codes fit one atomic transaction.
 _CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
+# Receipts of idempotent requests are kept this long (then DynamoDB's TTL removes them).
+_RECEIPT_SECONDS = 7 * 24 * 3600
 # Claims this far in the past read the index at their own time instead of using the cache.
 _BACKDATED = timedelta(minutes=1)
 _NOT_STAGED = "attribute_not_exists(staged_batch)"
@@ -102,6 +107,46 @@ class CodeStore:
         else:
             self._add_staged(tenant_id, codes_items, now, actor)
         return [code_from_item(code_item) for code_item, _ in codes_items]
+
+    def create_issued(
+        self,
+        pool: Pool,
+        new: NewCode,
+        at: datetime,
+        actor: str,
+        recipient: Recipient | None = None,
+        point_of_contact: PointOfContact | None = None,
+        receipt: Receipt | None = None,
+    ) -> Code:
+        """Create a code and issue it in the same write; DuplicateValues if the value exists."""
+        number = self._allocate_numbers(pool.tenant_id, 1)
+        item, pointer = self._new_code_item(
+            pool.tenant_id, pool, new, number, clock.to_stored(clock.now()), actor
+        )
+        for name in ("avail_pk", "avail_sk"):
+            del item[name]
+        item["state"] = s(CodeState.ISSUED)
+        item.update(_issue_attributes(at, recipient, point_of_contact))
+        if receipt is None:
+            self._write_codes([(item, pointer)], stage=None)
+        else:
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": written,
+                        "ConditionExpression": _NEW_ITEM,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for written in (item, pointer)
+            ]
+            try:
+                self._transact_with_receipt(puts, _key_of(item), receipt)
+            except ConditionFailed:
+                raise DuplicateValues([new.value]) from None
+        observability.count("IssuedCodes")
+        return code_from_item(item)
 
     def _new_code_item(
         self, tenant_id: str, pool: Pool, new: NewCode, number: int, stamped: str, actor: str
@@ -354,6 +399,7 @@ class CodeStore:
         actor: str,
         recipient: Recipient | None = None,
         point_of_contact: PointOfContact | None = None,
+        receipt: Receipt | None = None,
     ) -> Code:
         """Issue any available code of ``pool``: one conditional write in the steady state.
 
@@ -381,6 +427,7 @@ class CodeStore:
                     at,
                     actor,
                     _issue_attributes(at, recipient, point_of_contact),
+                    receipt,
                 )
             except ConditionFailed:
                 observability.count("ConflictingClaims")
@@ -397,6 +444,7 @@ class CodeStore:
         actor: str,
         recipient: Recipient | None = None,
         point_of_contact: PointOfContact | None = None,
+        receipt: Receipt | None = None,
     ) -> Code:
         """Issue the code with this value, if its state and validity allow it at ``at``."""
         code = self._transition(
@@ -406,6 +454,7 @@ class CodeStore:
             at,
             actor,
             _issue_attributes(at, recipient, point_of_contact),
+            receipt,
         )
         observability.count("IssuedCodes")
         return code
@@ -418,6 +467,7 @@ class CodeStore:
         actor: str,
         used_by: str | None = None,
         point_of_contact: PointOfContact | None = None,
+        receipt: Receipt | None = None,
     ) -> Code:
         extra: Item = {
             "used_at": s(clock.to_stored(at)),
@@ -425,7 +475,7 @@ class CodeStore:
         }
         if used_by is not None:
             extra["used_by"] = s(used_by)
-        return self._transition(tenant_id, value, Transition.REDEEM, at, actor, extra)
+        return self._transition(tenant_id, value, Transition.REDEEM, at, actor, extra, receipt)
 
     def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
         return self._transition(
@@ -440,11 +490,13 @@ class CodeStore:
         at: datetime,
         actor: str,
         extra: Item,
+        receipt: Receipt | None = None,
     ) -> Code:
         key = keys.code_key(tenant_id, value)
         for _ in range(2):
             try:
-                return code_from_item(self._apply(key, RULES[transition], at, actor, extra))
+                item = self._apply(key, RULES[transition], at, actor, extra, receipt)
+                return code_from_item(item)
             except ConditionFailed as failed:
                 if failed.item is None:
                     raise CodeNotFound from None
@@ -453,14 +505,26 @@ class CodeStore:
                         raise CodeNotFound from None
                     continue  # the batch had committed: the code is real now, try again
                 if transition is Transition.ISSUE:
-                    raise NotAvailableForIssue from None
+                    code = code_from_item(failed.item)
+                    if _only_validity_failed(failed.item):
+                        raise OutsideIssueWindow(code=code) from None
+                    raise NotAvailableForIssue(code=code) from None
                 raise TransitionRefused(
                     f"Promo code cannot go from {failed.item['state']['S']} to "
                     f"{RULES[transition].target}."
                 ) from None
         raise CodeNotFound
 
-    def _apply(self, key: Item, rule: Rule, at: datetime, actor: str, extra: Item) -> Item:
+    def _apply(
+        self,
+        key: Item,
+        rule: Rule,
+        at: datetime,
+        actor: str,
+        extra: Item,
+        receipt: Receipt | None = None,
+    ) -> Item:
+        """The one conditional write of a transition; with a receipt, a two-item transaction."""
         values: Item = {
             ":target": s(rule.target),
             ":active": s(ActivityState.ACTIVE),
@@ -482,15 +546,50 @@ class CodeStore:
         for index, (name, value) in enumerate(extra.items()):
             values[f":extra{index}"] = value
             assignments.append(f"{name} = :extra{index}")
-        return self._table.update(
-            Key=key,
-            ConditionExpression=condition,
-            UpdateExpression=f"SET {', '.join(assignments)} REMOVE {_AVAILABLE_ATTRIBUTES}",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        update: Item = {
+            "Key": key,
+            "ConditionExpression": condition,
+            "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {_AVAILABLE_ATTRIBUTES}",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if receipt is None:
+            return self._table.update(**update, ReturnValues="ALL_NEW")
+        self._transact_with_receipt(
+            [{"Update": {"TableName": self._table.name, **update}}], key, receipt
         )
+        return self._table.get(key) or {}
+
+    def _transact_with_receipt(self, actions: list[Item], key: Item, receipt: Receipt) -> None:
+        """``actions`` (the first on the code ``key``) and the receipt's put, atomically;
+        AlreadyDone if the idempotency key was used, ConditionFailed if the code refused."""
+        tenant_id, value = key["pk"]["S"][2:].split("#V#", 1)
+        item: Item = {
+            **keys.receipt_key(tenant_id, receipt.scope, receipt.key),
+            "fingerprint": s(receipt.fingerprint),
+            "value": s(value),
+            "created_at": s(clock.to_stored(clock.now())),
+            "expires_at": n(int(time.time()) + _RECEIPT_SECONDS),
+        }
+        receipt_put = {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": item,
+                "ConditionExpression": _NEW_ITEM,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        try:
+            self._table.transact([*actions, receipt_put])
+        except TransactionCancelled as cancelled:
+            reasons = [*cancelled.reasons, *([{}] * (len(actions) + 1))]
+            receipt_reason = reasons[len(actions)]
+            if receipt_reason.get("Code") == "ConditionalCheckFailed":
+                raise AlreadyDone(_receipt_from_item(receipt_reason.get("Item"), receipt)) from None
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ConditionFailed(reasons[0].get("Item")) from None
+            raise StoreUnavailable("The transaction was cancelled; retry.") from None
 
     def _next_candidate(self, pool: Pool, at: datetime) -> Item | None:
         cache_key = (pool.tenant_id, pool.pool_id)
@@ -695,6 +794,21 @@ def _staged(item: Item, batch_id: str, deadline: int) -> Item:
     staged["staged_batch"] = s(batch_id)
     staged["staged_until"] = n(deadline)
     return staged
+
+
+def _receipt_from_item(item: Item | None, asked: Receipt) -> Receipt:
+    if item is None:
+        return asked
+    return Receipt(asked.scope, asked.key, item["fingerprint"]["S"], item["value"]["S"])
+
+
+def _only_validity_failed(item: Item) -> bool:
+    """Whether a refused issue failed only on the code's validity window, not its state."""
+    return (
+        item["state"]["S"] in RULES[Transition.ISSUE].sources
+        and item["activity"]["S"] == ActivityState.ACTIVE
+        and "staged_batch" not in item
+    )
 
 
 def _key_of(item: Item) -> Item:

@@ -8,19 +8,25 @@ Item kinds (``pk``; ``sk`` is always ``CRED``):
 - ``CRED#crm#<tenant>#<username>``: CRM.COM user (password hash, person name, e-mail, unit).
 - ``CRED#synctv-user#<username>``: SyncTV user of one tenant (password hash, admin flag).
 - ``CRED#synctv-device#<device>``: SyncTV device registered for one tenant.
+- ``CRED#session-<kind>#<sha256(token)>``: a login session (CRM.COM token, SyncTV cookie),
+  expiring at ``expires_at`` (also the table's TTL attribute, so DynamoDB removes it later).
+  Sessions are never cached: logging out takes effect at once everywhere.
 
 Endpoint, username and device names are global keys: a write that would move one to another
 tenant is refused.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from promo.auth.secrets import token_digest
 from promo.cache import TtlCache
 from promo.domain.errors import InvalidRequest
 from promo.settings import Settings
-from promo.store.items import Item, s
+from promo.store.items import Item, n, s
 from promo.store.table import ConditionFailed, Table
 
 
@@ -58,6 +64,15 @@ class User:
     password_hash: str
     admin: bool = False
     profile: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    kind: str  # "crm" or "synctv"
+    tenant_id: str
+    username: str
+    admin: bool
+    expires_at: datetime
 
 
 def _key(kind: str, name: str) -> Item:
@@ -199,6 +214,36 @@ class CredentialStore:
     @staticmethod
     def _user_name(kind: str, tenant_id: str | None, username: str) -> str:
         return f"{tenant_id}#{username}" if kind == "crm" else username
+
+    # ------------------------------------------------------------------ sessions
+
+    def start_session(self, token: str, session: Session) -> None:
+        self._table.put(
+            Item={
+                **_key(f"session-{session.kind}", token_digest(token)),
+                "tenant": s(session.tenant_id),
+                "username": s(session.username),
+                "admin": {"BOOL": session.admin},
+                "expires_at": n(int(session.expires_at.timestamp())),
+            }
+        )
+
+    def session(self, kind: str, token: str) -> Session | None:
+        """The live session behind ``token``; None if unknown, ended or expired (DynamoDB's
+        TTL deletes lazily, so expiry is checked here too)."""
+        item = self._table.get(_key(f"session-{kind}", token_digest(token)))
+        if item is None or int(item["expires_at"]["N"]) <= time.time():
+            return None
+        return Session(
+            kind,
+            item["tenant"]["S"],
+            item["username"]["S"],
+            item["admin"]["BOOL"],
+            datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC),
+        )
+
+    def end_session(self, kind: str, token: str) -> None:
+        self._table.delete(Key=_key(f"session-{kind}", token_digest(token)))
 
     def put_device(self, tenant_id: str, device_id: str) -> None:
         self._put("synctv-device", device_id, tenant_id, {})

@@ -45,6 +45,10 @@ def alias_key(tenant_id: str, protocol: str, alias: str) -> dict[str, dict[str, 
     return {"pk": {"S": f"T#{tenant_id}#ALIAS#{protocol}#{alias}"}, "sk": {"S": "ALIAS"}}
 
 
+def receipt_key(tenant_id: str, scope: str, key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"T#{tenant_id}#RECEIPT#{scope}#{key}"}, "sk": {"S": "RECEIPT"}}
+
+
 def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"T#{tenant_id}#BATCH#{batch_id}"}, "sk": {"S": "BATCH"}}
 

@@ -1,0 +1,15 @@
+"""CRM.COM ``POST /crmapi/rest/v2/authentication/token``: a token for a user of an organisation."""
+
+from typing import Any
+
+from promo.auth import crm as crm_auth
+from promo.codecs import crm
+from promo.services import Services
+
+
+@crm.public_endpoint(crm.LoginRequest)
+def handler(request: crm.LoginRequest, svc: Services) -> dict[str, Any]:
+    token = crm_auth.login(
+        svc.credentials, request.organisation, request.username, request.password
+    )
+    return {"token": token}

@@ -1,0 +1,19 @@
+"""CRM.COM ``POST /crmapi/rest/v2/promotion_campaigns/request_promo_code``: one code of a
+campaign, issued exactly once to the named recipient."""
+
+from typing import Any
+
+from promo import services
+from promo.codecs import crm
+from promo.domain import clock
+
+
+@crm.endpoint(crm.RequestPromoCode)
+def handler(
+    request: crm.RequestPromoCode, caller: crm.CrmCaller, svc: services.Services
+) -> dict[str, Any]:
+    pool = crm.campaign_pool(svc, caller, request.promotion_campaign_identifier)
+    code = services.claim_code(
+        svc, pool, clock.now(), caller.actor, request.recipient(), caller.unit
+    )
+    return crm.promo_code(code, pool, caller, request.fields_set)

@@ -1,0 +1,14 @@
+"""SyncTV REST Session ``DELETE /rest/v1/session``: end the cookie's session (if any) and
+expire the cookie."""
+
+from promo import services
+from promo.auth import synctv as session_auth
+from promo.codecs import synctv
+
+
+@synctv.endpoint(synctv.LogoutRequest, synctv.visitor)
+def handler(
+    request: synctv.LogoutRequest, caller: synctv.Visitor, svc: services.Services
+) -> synctv.Reply:
+    session_auth.end_session(svc.credentials, caller.session_token)
+    return synctv.session_ended(caller)

@@ -1,0 +1,14 @@
+"""SyncTV ``GET /rest/v1/promo_codes/validate?device=&code=``: whether a code can be redeemed
+now (1) or not (-45), in the session's tenant or the device's."""
+
+from promo import services
+from promo.codecs import synctv
+from promo.domain import clock
+
+
+@synctv.endpoint(synctv.ValidateRequest, synctv.session_or_device)
+def handler(
+    request: synctv.ValidateRequest, caller: synctv.SyncTvCaller, svc: services.Services
+) -> synctv.Reply:
+    valid = services.validate_code(svc, caller.tenant_id, request.code, clock.now())
+    return synctv.validated(valid)

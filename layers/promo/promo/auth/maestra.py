@@ -1,0 +1,45 @@
+"""Maestra (Mindbox) authentication: the endpoint names the tenant; endpoints configured with a
+secret key require ``Authorization: SecretKey <key>`` or the older
+``Authorization: Mindbox secretKey="<key>"``."""
+
+import re
+from dataclasses import dataclass
+
+from promo.auth.secrets import matches
+from promo.domain.errors import AuthenticationFailed
+from promo.store.credentials import CredentialStore, MaestraEndpoint
+
+_SECRET_KEY = re.compile(
+    r'^\s*(?:SecretKey\s+(?P<plain>\S+)|Mindbox\s+secretKey="(?P<quoted>[^"]+)")\s*$'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MaestraCaller:
+    endpoint: MaestraEndpoint
+
+    @property
+    def actor(self) -> str:
+        return f"maestra:{self.endpoint.endpoint_id}"
+
+
+def presented_key(authorization: str | None) -> str | None:
+    match = _SECRET_KEY.match(authorization or "")
+    if match is None:
+        return None
+    return match.group("plain") or match.group("quoted")
+
+
+def authenticate(
+    credentials: CredentialStore, endpoint_id: str | None, authorization: str | None
+) -> MaestraCaller:
+    if not endpoint_id or len(endpoint_id) > 256:
+        raise AuthenticationFailed("Unknown endpoint.")
+    endpoint = credentials.maestra_endpoint(endpoint_id)
+    if endpoint is None:
+        raise AuthenticationFailed("Unknown endpoint.")
+    if endpoint.secret_key_digest is not None:
+        key = presented_key(authorization)
+        if key is None or not matches(key, endpoint.secret_key_digest):
+            raise AuthenticationFailed("Invalid or missing secret key.")
+    return MaestraCaller(endpoint)

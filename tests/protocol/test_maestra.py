@@ -1,0 +1,605 @@
+"""Maestra (Mindbox) v3 operations: every issue status, every cell of the page's mandatory /
+disallowed table, XML and JSON, backdating, transactionId idempotency and async exactly once."""
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from lxml import etree
+
+from functions.maestra_async.app import handler as async_handler
+from functions.maestra_sync.app import handler as sync_handler
+from functions.maestra_worker.app import handler as worker_handler
+from promo import queue
+from promo.domain import clock
+from promo.domain.models import NewCode, Recipient, Window
+from promo.services import services
+from tests.support.builders import ACTOR
+from tests.support.deployment import event, fixture_path, invoke
+from tests.support.tables import Stores
+from tools import admin
+from tools.lambda_runtime import http_api_event
+from tools.template import ROOT
+
+pytestmark = pytest.mark.integration
+
+KEY = "demo-maestra-secret-key"
+
+
+def element_paths(root: etree._Element) -> list[str]:
+    tree = root.getroottree()
+    return [tree.getpath(element).replace("[1]", "") for element in root.iter()]
+
+
+PAGE_ORDER = element_paths(etree.parse(str(fixture_path("maestra/result.xml"))).getroot())
+
+
+@pytest.fixture
+def demo(deployed: Stores) -> Stores:
+    admin.apply_config(ROOT / "config" / "demo.yaml", services())
+    return deployed
+
+
+def call(
+    operation: str,
+    body: dict[str, Any] | bytes | None = None,
+    *,
+    fmt: str = "json",
+    accept: str | None = None,
+    path: str = "/v3/operations/sync",
+    query: dict[str, str] | None = None,
+    authorization: str | None = f"SecretKey {KEY}",
+    handler: Callable[..., dict[str, Any]] = sync_handler,
+) -> tuple[int, Any, str]:
+    parameters = {
+        "endpointId": "demo-website",
+        "operation": operation,
+        "deviceUUID": "",
+        **(query or {}),
+    }
+    if isinstance(body, bytes):
+        raw = body
+    elif fmt == "xml":
+        root = etree.Element("operation")
+        _to_xml(root, body or {})
+        raw = etree.tostring(root)
+    else:
+        raw = json.dumps(body or {}).encode()
+    headers = {"content-type": f"application/{fmt}"}
+    if accept:
+        headers["accept"] = accept
+    if authorization:
+        headers["authorization"] = authorization
+    request = http_api_event(
+        "POST", path, f"POST {path}", raw, headers, parameters, None, urlencode(parameters)
+    )
+    response = invoke(handler, request)
+    content_type = response["headers"]["content-type"]
+    text = response["body"]
+    parsed = (
+        _from_xml(etree.fromstring(text.encode())) if "xml" in content_type else json.loads(text)
+    )
+    return response["statusCode"], parsed, text
+
+
+def _to_xml(parent: etree._Element, data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        if isinstance(value, dict):
+            _to_xml(etree.SubElement(parent, name), value)
+        else:
+            etree.SubElement(parent, name).text = str(value)
+
+
+def _from_xml(element: etree._Element) -> Any:
+    children = list(element)
+    if not children:
+        return element.text
+    if element.tag == "validationMessages":
+        return [_from_xml(child) for child in children]
+    return {child.tag: _from_xml(child) for child in children}
+
+
+def customer(user: str = "42") -> dict[str, Any]:
+    """A body for IssueSpringPromoCode, whose pool is fixed by the operation step."""
+    return {"customer": {"ids": {"webSiteUserId": user}}}
+
+
+def from_pool(pool: str = "spring-2025", user: str = "42") -> dict[str, Any]:
+    return {
+        "customer": {"ids": {"webSiteUserId": user}},
+        "promoCode": {"pool": {"ids": {"externalId": pool}}},
+    }
+
+
+def by_value(value: str, pool: str | None = None, **code: str) -> dict[str, Any]:
+    promo: dict[str, Any] = {"ids": {"value": value}, **code}
+    if pool:
+        promo["pool"] = {"ids": {"externalId": pool}}
+    return {"customer": {"ids": {"webSiteUserId": "42"}}, "promoCode": promo}
+
+
+def issued_values(stores: Stores, pool: str = "spring") -> list[str]:
+    return [c.value for _, c in stores.codes.list("demo", [pool]) if c.issued_at is not None]
+
+
+# ---------------------------------------------------------------- the page's example
+
+
+def test_spec_example_creates_and_issues_backdated_in_the_page_result_shape(demo: Stores) -> None:
+    response = invoke(sync_handler, event("maestra_sync"))
+
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("application/xml")
+    root = etree.fromstring(response["body"].encode())
+    paths = element_paths(root)
+    assert paths == [path for path in PAGE_ORDER if path in paths]  # the page's elements, in order
+    assert root.findtext("status") == "Success"
+    code = root.find("promoCode")
+    assert code is not None
+    assert code.findtext("issueStatus") == "Issued"
+    assert code.findtext("ids/value") == "SUMMER-2025-A1"
+    assert code.findtext("ids/mindboxId", "").isdigit()
+    assert code.findtext("pool/ids/externalId") == "spring-2025"
+    assert code.findtext("pool/name") == "Spring sale"
+    assert code.findtext("pool/description") == "10% off everything in spring"
+    assert code.findtext("availableFromDateTimeUtc") == "2025-01-01 00:00:00.000"
+    assert code.findtext("availableTillDateTimeUtc") == "2035-12-31 23:59:59.999"
+    assert code.findtext("isUsed") == "false"
+    assert code.findtext("issuedPointOfContact/ids/externalId") == "demo-website"
+    assert code.findtext("issuedDateTimeUtc") == "2025-06-22 16:18:29.510"  # backdated
+    stored = demo.codes.get("demo", "SUMMER-2025-A1")
+    assert stored is not None
+    assert stored.issued_to == Recipient("maestra.webSiteUserId", "5384275")
+
+
+# ---------------------------------------------------------------- issue statuses
+
+
+def test_from_a_fixed_pool_issues_a_code_and_records_customer_and_point_of_contact(
+    demo: Stores,
+) -> None:
+    status, body, _ = call("IssueSpringPromoCode", {"customer": {"ids": {"webSiteUserId": "7"}}})
+
+    assert status == 200
+    assert body["status"] == "Success"
+    code = body["promoCode"]
+    assert code["issueStatus"] == "Issued"
+    assert code["pool"]["ids"]["externalId"] == "spring-2025"
+    stored = demo.codes.get("demo", code["ids"]["value"])
+    assert stored is not None
+    assert stored.issued_to == Recipient("maestra.webSiteUserId", "7")
+    assert stored.issued_point_of_contact is not None
+    assert stored.issued_point_of_contact.external_id == "demo-website"
+    assert stored.number == code["ids"]["mindboxId"]
+
+
+def test_an_unknown_value_is_promo_code_not_found(demo: Stores) -> None:
+    _, body, _ = call("IssuePromoCodeByValue", by_value("NO-SUCH-CODE"))
+
+    assert body["status"] == "Success"
+    assert body["promoCode"] == {
+        "issueStatus": "PromoCodeNotFound",
+        "ids": {"value": "NO-SUCH-CODE"},
+    }
+
+
+def test_an_unknown_pool_is_promo_code_pool_not_found(demo: Stores) -> None:
+    _, body, _ = call("IssuePromoCodeFromPool", from_pool("no-such-pool"))
+
+    assert body["promoCode"] == {
+        "issueStatus": "PromoCodePoolNotFound",
+        "pool": {"ids": {"externalId": "no-such-pool"}},
+    }
+
+
+def test_an_exhausted_pool_is_no_available_promo_codes_in_pool(demo: Stores) -> None:
+    outcomes = [
+        call("IssuePromoCodeFromPool", from_pool("welcome"))[1]["promoCode"]["issueStatus"]
+        for _ in range(4)
+    ]
+
+    assert outcomes == ["Issued", "Issued", "Issued", "NoAvailablePromoCodesInPool"]
+
+
+def test_an_issued_code_is_not_available_for_issue(demo: Stores) -> None:
+    first = call("IssuePromoCodeByValue", by_value("WELCOME-4F7Q"))[1]
+    second = call("IssuePromoCodeByValue", by_value("WELCOME-4F7Q"))[1]
+
+    assert first["promoCode"]["issueStatus"] == "Issued"
+    assert second["promoCode"]["issueStatus"] == "NotAvailableForIssue"
+    assert second["promoCode"]["issuedDateTimeUtc"] == first["promoCode"]["issuedDateTimeUtc"]
+
+
+def test_outside_the_codes_window_is_not_in_issue_date_time_range(demo: Stores) -> None:
+    pool = demo.catalog.get_pool("demo", "welcome")
+    assert pool is not None
+    now = clock.now()
+    demo.codes.add(
+        "demo",
+        {"welcome": pool},
+        [NewCode("welcome", "LATER", Window(now + timedelta(days=5), None))],
+        ACTOR,
+    )
+
+    _, now_body, _ = call("IssuePromoCodeByValue", by_value("LATER"))
+    later = clock.format_maestra(now + timedelta(days=6))
+    _, backdated, _ = call(
+        "IssuePromoCodeByValue", {**by_value("LATER"), "executionDateTimeUtc": later}
+    )
+
+    assert now_body["promoCode"]["issueStatus"] == "NotInIssueDateTimeRange"
+    assert backdated["promoCode"]["issueStatus"] == "Issued"
+    assert backdated["promoCode"]["issuedDateTimeUtc"] == later
+
+
+def test_a_created_code_takes_the_requests_window(demo: Stores) -> None:
+    _, expired, _ = call(
+        "CreateSpringPromoCode",
+        by_value(
+            "OLD-ONE",
+            availableFromDateTimeUtc="2020-01-01 00:00:00.000",
+            availableTillDateTimeUtc="2020-12-31 00:00:00.000",
+        ),
+    )
+    _, made, _ = call(
+        "CreateSpringPromoCode",
+        by_value(
+            "NEW-ONE",
+            availableFromDateTimeUtc="2020-01-01 00:00:00.000",
+            availableTillDateTimeUtc="2040-12-31 00:00:00.000",
+        ),
+    )
+
+    assert expired["promoCode"]["issueStatus"] == "NotInIssueDateTimeRange"
+    assert demo.codes.get("demo", "OLD-ONE") is None
+    assert made["promoCode"]["issueStatus"] == "Issued"
+    assert made["promoCode"]["availableTillDateTimeUtc"] == "2040-12-31 00:00:00.000"
+
+
+def test_creation_enabled_issues_an_existing_code_of_the_pool_too(demo: Stores) -> None:
+    _, body, _ = call("CreateAndIssuePromoCode", by_value("SPRING-7KQ3", pool="spring-2025"))
+    _, other_pool, _ = call("CreateAndIssuePromoCode", by_value("WELCOME-9KD2", pool="spring-2025"))
+
+    assert body["promoCode"]["issueStatus"] == "Issued"
+    assert other_pool["promoCode"]["issueStatus"] == "NotAvailableForIssue"
+
+
+# ---------------------------------------------------------------- the mandatory / disallowed table
+
+TABLE = [
+    # operation, body, location the ValidationError names
+    (
+        "IssuePromoCodeByValue",
+        {"promoCode": {"pool": {"ids": {"externalId": "spring-2025"}}}},
+        "/promoCode/ids",
+    ),
+    ("IssuePromoCodeByValue", by_value("SPRING-7KQ3", pool="spring-2025"), "/promoCode/pool"),
+    (
+        "CreateAndIssuePromoCode",
+        {"promoCode": {"pool": {"ids": {"externalId": "spring-2025"}}}},
+        "/promoCode/ids",
+    ),
+    ("CreateAndIssuePromoCode", by_value("BRAND-NEW"), "/promoCode/pool"),
+    ("CreateSpringPromoCode", by_value("BRAND-NEW", pool="spring-2025"), "/promoCode/pool"),
+    ("CreateSpringPromoCode", {"customer": {"ids": {"webSiteUserId": "1"}}}, "/promoCode/ids"),
+    ("IssuePromoCodeFromPool", {"customer": {"ids": {"webSiteUserId": "1"}}}, "/promoCode/pool"),
+    ("IssuePromoCodeFromPool", {**by_value("SPRING-7KQ3", pool="spring-2025")}, "/promoCode/ids"),
+    ("IssueSpringPromoCode", from_pool(), "/promoCode/pool"),  # the step fixes the pool
+    ("IssueSpringPromoCode", by_value("SPRING-7KQ3"), "/promoCode/ids"),
+    ("RedeemPromoCode", {"customer": {"ids": {"webSiteUserId": "1"}}}, "/promoCode/ids"),
+]
+
+
+@pytest.mark.parametrize(("operation", "body", "location"), TABLE)
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_each_cell_of_the_table_is_a_validation_error_naming_the_field(
+    demo: Stores, operation: str, body: dict[str, Any], location: str, fmt: str
+) -> None:
+    before = sorted(issued_values(demo) + issued_values(demo, "welcome"))
+
+    status, answer, _ = call(operation, body, fmt=fmt)
+
+    assert status == 200
+    assert answer["status"] == "ValidationError"
+    assert location in [m["location"] for m in answer["validationMessages"]]
+    assert sorted(issued_values(demo) + issued_values(demo, "welcome")) == before
+    assert demo.codes.get("demo", "BRAND-NEW") is None
+
+
+def test_validation_errors_in_xml_have_mindboxs_shape(demo: Stores) -> None:
+    _, _, text = call(
+        "IssuePromoCodeByValue", {"customer": {"ids": {"webSiteUserId": "1"}}}, fmt="xml"
+    )
+
+    root = etree.fromstring(text.encode())
+    assert root.findtext("status") == "ValidationError"
+    message = root.find("validationMessages/validationMessage")
+    assert message is not None
+    assert [child.tag for child in message] == ["message", "location"]
+
+
+def test_an_invalid_date_is_a_validation_error_at_its_location(demo: Stores) -> None:
+    _, answer, _ = call("IssueSpringPromoCode", {"executionDateTimeUtc": "22.06.2025"})
+
+    assert answer["status"] == "ValidationError"
+    assert answer["validationMessages"][0]["location"] == "/executionDateTimeUtc"
+
+
+# ---------------------------------------------------------------- protocol errors and auth
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<operation><customer>", "application/xml"),
+        (b"{not json", "application/json"),
+        (b"[]", "application/json"),
+        (b"<order/>", "application/xml"),
+        (b"hello", "text/plain"),
+    ],
+)
+def test_malformed_bodies_are_protocol_errors_with_message_and_id(
+    demo: Stores, body: bytes, content_type: str
+) -> None:
+    status, answer, _ = call("IssueSpringPromoCode", body, fmt=content_type.split("/")[1])
+
+    assert status == 400
+    assert answer["status"] == "ProtocolError"
+    assert answer["errorMessage"]
+    assert len(answer["errorId"]) == 36
+    assert int(answer["httpStatusCode"]) == 400
+
+
+def test_an_unknown_operation_is_answered_as_mindbox_does(demo: Stores) -> None:
+    status, answer, _ = call("NoSuchOperation", from_pool())
+
+    assert status == 400
+    assert answer["status"] == "ProtocolError"
+    assert answer["errorMessage"] == "Operation NoSuchOperation not found"
+
+
+@pytest.mark.parametrize(
+    ("query", "authorization"),
+    [
+        ({"endpointId": "no-such-endpoint"}, f"SecretKey {KEY}"),
+        ({}, None),
+        ({}, "SecretKey wrong"),
+        ({}, f"Bearer {KEY}"),
+        ({}, f'Mindbox secretKey="{KEY}x"'),
+    ],
+    ids=["unknown endpoint", "no key", "wrong key", "wrong scheme", "wrong legacy key"],
+)
+def test_bad_credentials_are_401_protocol_errors_and_issue_nothing(
+    demo: Stores, query: dict[str, str], authorization: str | None
+) -> None:
+    status, answer, _ = call(
+        "IssueSpringPromoCode", customer(), query=query, authorization=authorization
+    )
+
+    assert status == 401
+    assert answer["status"] == "ProtocolError"
+    assert "promoCode" not in answer
+    assert issued_values(demo) == []
+
+
+def test_both_header_forms_and_both_endpoint_names_are_accepted(demo: Stores) -> None:
+    legacy = call("IssueSpringPromoCode", customer(), authorization=f'Mindbox secretKey="{KEY}"')
+    old_name = call(
+        "IssueSpringPromoCode", customer(), query={"endpoint": "demo-website", "endpointId": ""}
+    )
+
+    assert legacy[1]["promoCode"]["issueStatus"] == "Issued"
+    assert old_name[1]["promoCode"]["issueStatus"] == "Issued"
+
+
+def test_the_answer_format_follows_accept_then_content_type(demo: Stores) -> None:
+    _, _, xml_for_xml = call("IssueSpringPromoCode", {}, fmt="xml")
+    _, _, json_for_xml = call("IssueSpringPromoCode", {}, fmt="xml", accept="application/json")
+    _, _, xml_for_json = call("IssueSpringPromoCode", {}, fmt="json", accept="application/xml")
+
+    assert xml_for_xml.startswith("<?xml")
+    assert json.loads(json_for_xml)["status"] == "Success"
+    assert xml_for_json.startswith("<?xml")
+
+
+# ---------------------------------------------------------------- redeem and a full promoCode
+
+
+def test_redeem_marks_the_code_used_and_issue_then_shows_every_field(demo: Stores) -> None:
+    window = {
+        "availableFromDateTimeUtc": "2024-01-01 00:00:00.000",
+        "availableTillDateTimeUtc": "2040-01-01 00:00:00.000",
+    }
+    call("CreateSpringPromoCode", by_value("FULL-1", **window))
+
+    _, redeemed, _ = call("RedeemPromoCode", {**by_value("FULL-1"), "pointOfContact": "till-7"})
+    _, again, _ = call("RedeemPromoCode", by_value("FULL-1"))
+    _, full, _ = call("IssuePromoCodeByValue", by_value("FULL-1"))
+
+    assert redeemed["status"] == "Success"
+    assert redeemed["promoCode"]["isUsed"] is True
+    assert redeemed["promoCode"]["usedPointOfContact"]["ids"]["externalId"] == "till-7"
+    assert again["status"] == "ValidationError"
+    code = full["promoCode"]
+    assert code["issueStatus"] == "NotAvailableForIssue"
+    for field in (
+        "ids",
+        "pool",
+        "availableFromDateTimeUtc",
+        "availableTillDateTimeUtc",
+        "isUsed",
+        "usedPointOfContact",
+        "usedDateTimeUtc",
+        "issuedPointOfContact",
+        "issuedDateTimeUtc",
+    ):
+        assert field in code, field
+
+
+def test_a_blocked_code_shows_when_it_was_blocked(demo: Stores) -> None:
+    # A used code cannot be blocked, so blockedDateTimeUtc is shown on its own code.
+    demo.codes.block("demo", "SPRING-P9TW", clock.now(), ACTOR)
+
+    _, body, _ = call("IssuePromoCodeByValue", by_value("SPRING-P9TW"))
+
+    assert body["promoCode"]["issueStatus"] == "NotAvailableForIssue"
+    assert body["promoCode"]["blockedDateTimeUtc"]
+
+
+# ---------------------------------------------------------------- transactionId
+
+
+def test_the_same_transaction_id_and_body_returns_the_same_code_and_issues_nothing_new(
+    demo: Stores,
+) -> None:
+    first = call("IssueSpringPromoCode", customer(), query={"transactionId": "tx-1"})[1]
+    again = call("IssueSpringPromoCode", customer(), query={"transactionId": "tx-1"})[1]
+
+    assert again["promoCode"]["ids"] == first["promoCode"]["ids"]
+    assert again["promoCode"]["issueStatus"] == "Issued"
+    assert len(issued_values(demo)) == 1
+
+
+def test_the_same_transaction_id_with_another_body_is_refused(demo: Stores) -> None:
+    call("IssueSpringPromoCode", customer("1"), query={"transactionId": "tx-2"})
+
+    status, answer, _ = call("IssueSpringPromoCode", customer("2"), query={"transactionId": "tx-2"})
+
+    assert status == 400
+    assert answer["status"] == "ProtocolError"
+    assert len(issued_values(demo)) == 1
+
+
+def test_without_a_transaction_id_every_call_stands_alone(demo: Stores) -> None:
+    call("IssueSpringPromoCode", customer())
+    call("IssueSpringPromoCode", customer())
+
+    assert len(issued_values(demo)) == 2
+
+
+def test_a_retry_after_the_first_attempt_wrote_but_never_answered_replays_it(
+    demo: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promo.codecs import maestra
+
+    real_success = maestra.success
+
+    def lose_the_answer(*args: Any) -> dict[str, Any]:
+        raise RuntimeError("connection reset after the write")
+
+    monkeypatch.setattr(maestra, "success", lose_the_answer)
+    status, failed, _ = call("IssueSpringPromoCode", customer(), query={"transactionId": "tx-3"})
+    monkeypatch.setattr(maestra, "success", real_success)
+    _, retried, _ = call("IssueSpringPromoCode", customer(), query={"transactionId": "tx-3"})
+
+    assert status == 500
+    assert failed["status"] == "InternalServerError"
+    assert retried["promoCode"]["issueStatus"] == "Issued"
+    assert issued_values(demo) == [retried["promoCode"]["ids"]["value"]]
+
+
+def test_concurrent_retries_of_one_transaction_issue_exactly_one_code(demo: Stores) -> None:
+    start = threading.Barrier(8)
+
+    def attempt(_: int) -> str:
+        start.wait()
+        return str(
+            call("IssueSpringPromoCode", customer(), query={"transactionId": "tx-race"})[1][
+                "promoCode"
+            ]["ids"]["value"]
+        )
+
+    with ThreadPoolExecutor(8) as executor:
+        values = set(executor.map(attempt, range(8)))
+
+    assert len(values) == 1
+    assert issued_values(demo) == list(values)
+
+
+# ---------------------------------------------------------------- async
+
+
+@pytest.fixture
+def queued(demo: Stores) -> Any:
+    messages: list[dict[str, Any]] = []
+    queue.use_sender(messages.append)
+    yield messages
+    queue.use_sender(None)
+
+
+def deliver(message: dict[str, Any], message_id: str = "m-1") -> dict[str, Any]:
+    sqs = {
+        "Records": [
+            {"messageId": message_id, "body": json.dumps(message), "eventSource": "aws:sqs"}
+        ]
+    }
+    return invoke(worker_handler, sqs, "worker")
+
+
+def test_async_answers_success_at_once_and_the_worker_issues_exactly_once(
+    demo: Stores, queued: list[dict[str, Any]]
+) -> None:
+    status, answer, _ = call(
+        "IssueSpringPromoCode", customer(), path="/v3/operations/async", handler=async_handler
+    )
+
+    assert (status, answer) == (200, {"status": "Success"})
+    assert issued_values(demo) == []
+    assert len(queued) == 1
+    assert "demo-maestra-secret-key" not in json.dumps(queued[0])
+
+    assert deliver(queued[0]) == {"batchItemFailures": []}
+    assert deliver(queued[0], "m-1-redelivered") == {"batchItemFailures": []}  # SQS redelivery
+    assert len(issued_values(demo)) == 1
+
+
+def test_async_refuses_a_broken_request_at_once_and_queues_nothing(
+    demo: Stores, queued: list[dict[str, Any]]
+) -> None:
+    _, answer, _ = call(
+        "IssueSpringPromoCode", customer(), path="/v3/operations/async", handler=async_handler
+    )
+    _, invalid, _ = call(
+        "IssuePromoCodeByValue", {}, path="/v3/operations/async", handler=async_handler
+    )
+
+    assert answer["status"] == "Success"
+    assert invalid["status"] == "ValidationError"
+    assert len(queued) == 1
+
+
+def test_async_worker_failures_are_retried_and_still_issue_exactly_once(
+    demo: Stores, queued: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promo import services as services_module
+    from promo.domain.errors import StoreUnavailable
+
+    call(
+        "IssueSpringPromoCode",
+        customer(),
+        path="/v3/operations/async",
+        handler=async_handler,
+        query={"transactionId": "tx-async"},
+    )
+    real = services_module.perform_step
+    attempts: list[str] = []
+
+    def fail_after_the_write(svc: Any, step: Any) -> Any:
+        outcome = real(svc, step)
+        attempts.append("wrote")
+        if len(attempts) == 1:
+            raise StoreUnavailable("timed out after the write")
+        return outcome
+
+    monkeypatch.setattr(services_module, "perform_step", fail_after_the_write)
+    first = deliver(queued[0])
+    second = deliver(queued[0])
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert second == {"batchItemFailures": []}
+    assert len(issued_values(demo)) == 1
