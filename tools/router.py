@@ -3,7 +3,7 @@
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -42,47 +42,35 @@ class Route:
         return None if found is None else found.groupdict()
 
 
-def queue_consumers(template: Path = TEMPLATE) -> list[Route]:
-    """Functions fed by an SQS queue (method "SQS", path the queue's logical id)."""
+def _functions_triggered_by(
+    event_type: str, template: Path
+) -> list[tuple[str, dict[str, Any], Route]]:
+    """(function, event properties, route skeleton) for each event of that type."""
     function_globals = load_template(template).get("Globals", {}).get("Function", {})
     found = []
     for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
         properties = resource["Properties"]
+        handler = properties.get("Handler", function_globals.get("Handler", "app.handler"))
         for event in properties.get("Events", {}).values():
-            if event["Type"] == "SQS":
-                found.append(
-                    Route(
-                        function=name,
-                        method="SQS",
-                        path=str(event["Properties"]["Queue"]["Fn::GetAtt"][0]),
-                        code_uri=ROOT / properties["CodeUri"],
-                        handler=properties.get(
-                            "Handler", function_globals.get("Handler", "app.handler")
-                        ),
-                    )
-                )
+            if event["Type"] == event_type:
+                route = Route(name, "", "", ROOT / properties["CodeUri"], handler)
+                found.append((name, event["Properties"], route))
     return found
 
 
+def queue_consumers(template: Path = TEMPLATE) -> list[Route]:
+    """Functions fed by an SQS queue (method "SQS", path the queue's logical id)."""
+    return [
+        replace(route, method="SQS", path=str(event["Queue"]["Fn::GetAtt"][0]))
+        for _, event, route in _functions_triggered_by("SQS", template)
+    ]
+
+
 def routes(template: Path = TEMPLATE) -> list[Route]:
-    function_globals = load_template(template).get("Globals", {}).get("Function", {})
-    found = []
-    for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
-        properties = resource["Properties"]
-        for event in properties.get("Events", {}).values():
-            if event["Type"] != "HttpApi":
-                continue
-            found.append(
-                Route(
-                    function=name,
-                    method=event["Properties"]["Method"].upper(),
-                    path=event["Properties"]["Path"],
-                    code_uri=ROOT / properties["CodeUri"],
-                    handler=properties.get(
-                        "Handler", function_globals.get("Handler", "app.handler")
-                    ),
-                )
-            )
+    found = [
+        replace(route, method=event["Method"].upper(), path=event["Path"])
+        for _, event, route in _functions_triggered_by("HttpApi", template)
+    ]
     # Literal segments win over parameters, as in API Gateway.
     return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
 

@@ -146,7 +146,7 @@ def codes_of(svc: Services, offer: int, tenant_id: str = "demo") -> list[Code]:
 
 
 def redeem(svc: Services, value: str, used_by: str) -> Code:
-    return promo.services.redeem_code(svc, "demo", value, moment(), ACTOR, used_by=used_by)
+    return svc.codes.redeem("demo", value, moment(), ACTOR, used_by=used_by)
 
 
 # ---------------------------------------------------------------- comparing with the spec

@@ -133,68 +133,12 @@ def claim_code(
     actor: str,
     recipient: Recipient | None = None,
     point_of_contact: PointOfContact | None = None,
+    receipt: Receipt | None = None,
 ) -> Code:
     """Issue any available code of the pool at effective time ``at``."""
     if not pool.issue_window.contains(at):
         raise OutsideIssueWindow
-    return svc.codes.claim(pool, at, actor, recipient, point_of_contact)
-
-
-def issue_code(
-    svc: Services,
-    tenant_id: str,
-    value: str,
-    at: datetime,
-    actor: str,
-    recipient: Recipient | None = None,
-    point_of_contact: PointOfContact | None = None,
-    pool: Pool | None = None,
-) -> Code:
-    """Issue the code with this value (of ``pool``, if given) at effective time ``at``."""
-    code = svc.codes.get(tenant_id, value)
-    if code is None or (pool is not None and code.pool_id != pool.pool_id):
-        raise CodeNotFound
-    code_pool = svc.catalog.get_pool(tenant_id, code.pool_id)
-    if code_pool is not None and not code_pool.issue_window.contains(at):
-        raise OutsideIssueWindow
-    return svc.codes.issue(tenant_id, value, at, actor, recipient, point_of_contact)
-
-
-def create_and_issue_code(
-    svc: Services,
-    pool: Pool,
-    value: str,
-    validity: Window,
-    at: datetime,
-    actor: str,
-    recipient: Recipient | None = None,
-    point_of_contact: PointOfContact | None = None,
-) -> Code:
-    """Issue the code with this value, creating it in ``pool`` first if it does not exist."""
-    if svc.codes.get(pool.tenant_id, value) is not None:
-        return issue_code(svc, pool.tenant_id, value, at, actor, recipient, point_of_contact, pool)
-    if not pool.issue_window.contains(at):
-        raise OutsideIssueWindow
-    if not validity.contains(at):
-        raise OutsideIssueWindow
-    try:
-        return svc.codes.create_issued(
-            pool, NewCode(pool.pool_id, value, validity), at, actor, recipient, point_of_contact
-        )
-    except DuplicateValues:  # created by someone else meanwhile: issue that one, if we may
-        return issue_code(svc, pool.tenant_id, value, at, actor, recipient, point_of_contact, pool)
-
-
-def redeem_code(
-    svc: Services,
-    tenant_id: str,
-    value: str,
-    at: datetime,
-    actor: str,
-    used_by: str | None = None,
-    point_of_contact: PointOfContact | None = None,
-) -> Code:
-    return svc.codes.redeem(tenant_id, value, at, actor, used_by, point_of_contact)
+    return svc.codes.claim(pool, at, actor, recipient, point_of_contact, receipt)
 
 
 def pool_codes(
@@ -361,9 +305,7 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
     who = (step.recipient, step.point_of_contact)
     if step.kind == "from-pool":
         assert pool is not None
-        if not pool.issue_window.contains(step.at):
-            raise OutsideIssueWindow
-        return svc.codes.claim(pool, step.at, step.actor, *who, receipt=step.receipt)
+        return claim_code(svc, pool, step.at, step.actor, *who, receipt=step.receipt)
     assert step.value is not None
     if step.kind == "redeem":
         return svc.codes.redeem(
