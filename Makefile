@@ -38,15 +38,23 @@ node_modules/.package-lock.json: package.json package-lock.json
 .PHONY: install
 install: $(STAMP) node_modules/.package-lock.json ## Create .venv (Python 3.13) and install pinned dependencies
 
+# Fuzzing inside `make test` is bounded so the suite stays short; `make fuzz` runs the full count.
+FUZZ_REQUESTS_PER_ROUTE ?= 150
+export FUZZ_REQUESTS_PER_ROUTE
+
 .PHONY: test
-test: install ## Run unit, protocol and integration tests (DynamoDB Local is started by the tests)
+test: install ## Run unit, protocol, integration, security and (bounded) fuzz tests
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: fuzz
+fuzz: install ## Fuzz every route with 1,000 requests each against the local stack
+	FUZZ_REQUESTS_PER_ROUTE=1000 $(BIN)/pytest tests/fuzz
 
 .PHONY: lint
 lint: install ## ruff (lint + format check), mypy, sam validate --lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/promo/promo tools tests $(wildcard functions/*/app.py)
+	$(BIN)/mypy layers/promo/promo tools tests bench $(wildcard functions/*/app.py)
 	$(BIN)/sam validate --lint
 
 .PHONY: format
@@ -65,3 +73,7 @@ clean: ## Remove build output and caches (keeps .venv and .local data)
 .PHONY: run
 run: $(RUN_STAMP) node_modules/.package-lock.json ## Start the whole service on http://127.0.0.1:$${PORT:-3000} over DynamoDB Local (FRESH=1: empty database)
 	$(BIN)/python -m tools.local_stack
+
+.PHONY: bench
+bench: install ## Measure issue, bulk add, validate, cold import and memory against DynamoDB's own floor
+	$(BIN)/python -m bench

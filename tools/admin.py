@@ -147,6 +147,7 @@ def import_codes(
     for line, row in _rows(stream):
         try:
             value, window = _parse_row(row)
+            code = NewCode(pool.pool_id, value, window)
         except PromoError as invalid:
             report.rejected.append((line, row.get("value") or "", invalid.message))
             continue
@@ -154,7 +155,7 @@ def import_codes(
             report.rejected.append((line, value, f"repeats line {seen[value]}"))
             continue
         seen[value] = line
-        batch.append((line, NewCode(pool.pool_id, value, window)))
+        batch.append((line, code))
         if len(batch) == BATCH:
             flush()
     if batch:

@@ -26,7 +26,9 @@ def http_api_event(
     """The event an HTTP API sends a Lambda proxy integration (payload format 2.0)."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
-    text_body = _is_text(headers.get("content-type", ""))
+    # Bytes that are not UTF-8 travel base64-encoded whatever the content type says, as
+    # API Gateway sends any body it cannot pass as text.
+    text_body = _is_text(headers.get("content-type", "")) and _is_utf8(body)
     now = datetime.now(UTC)
     event: dict[str, Any] = {
         "version": "2.0",
@@ -99,3 +101,11 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
+
 from tools.dynamodb_local import DynamoDBLocal, free_port
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.router import Router
@@ -202,6 +204,22 @@ class Stack:
             (self.data_dir / "dynamodb.endpoint").unlink(missing_ok=True)
 
 
+# ---------------------------------------------------------------------- the API description
+# docs/openapi.yaml (every route, docs/openapi.md) is served before routing, as YAML or JSON.
+# These paths are not routes of template.yaml; the deployed API does not serve them.
+OPENAPI = ROOT / "docs" / "openapi.yaml"
+
+
+def _openapi_document(method: str, path: str) -> tuple[str, bytes] | None:
+    """(content type, body) for GET/HEAD of /openapi.yaml or /openapi.json; None otherwise."""
+    if method not in ("GET", "HEAD") or path not in ("/openapi.yaml", "/openapi.json"):
+        return None
+    text = OPENAPI.read_bytes()
+    if path.endswith(".yaml"):
+        return "application/yaml; charset=utf-8", text
+    return "application/json", json.dumps(yaml.safe_load(text)).encode()
+
+
 def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -225,8 +243,11 @@ def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
                 self._log(url.path, status, started)
                 return
             body = self.rfile.read(length) if length else b""
-            found = router.find(self.command, url.path)
-            if found is None:
+            document = _openapi_document(self.command, url.path)
+            found = None if document is not None else router.find(self.command, url.path)
+            if document is not None:
+                status = self._reply(200, {"content-type": document[0]}, [], document[1])
+            elif found is None:
                 status = self._reply(
                     404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}'
                 )

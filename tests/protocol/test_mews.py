@@ -240,7 +240,16 @@ def test_add_takes_at_most_1000_codes(world: Stores, count: int, status: int) ->
 
 
 @pytest.mark.parametrize(
-    ("value", "status"), [("x" * 128, 200), ("x" * 129, 400), ("", 400), ("Ünïcødé ✓", 200)]
+    ("value", "status"),
+    [
+        ("x" * 128, 200),
+        ("x" * 129, 400),
+        ("", 400),
+        ("Ünïcødé ✓", 200),
+        ("LINE\nBREAK", 400),
+        ("NUL\x00", 400),
+        ("BELL\x07", 400),
+    ],
 )
 def test_value_is_one_to_128_characters(world: Stores, value: str, status: int) -> None:
     answered, body = call(

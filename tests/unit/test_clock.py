@@ -49,3 +49,14 @@ def test_invalid_iso8601_is_an_invalid_request_naming_the_field(text: str) -> No
 def test_invalid_maestra_time_is_an_invalid_request(text: str) -> None:
     with pytest.raises(InvalidRequest):
         clock.parse_maestra(text, "executionDateTimeUtc")
+
+
+def test_years_before_1000_are_padded_so_they_read_back_and_sort() -> None:
+    early = datetime(422, 10, 14, 8, 30, tzinfo=UTC)
+
+    assert clock.to_stored(early) == "0422-10-14T08:30:00.000000Z"
+    assert clock.from_stored(clock.to_stored(early)) == early
+    assert clock.to_stored(early) < clock.to_stored(MOMENT)
+    assert clock.format_maestra(early) == "0422-10-14 08:30:00.000"
+    assert clock.format_iso8601(early) == "0422-10-14T08:30:00Z"
+    assert clock.format_crm(early) == "0422-10-14T08:30:00"

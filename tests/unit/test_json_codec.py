@@ -17,6 +17,7 @@ class Sample(BaseModel):
         (b'{"Name": ' + b"9" * 5000 + b"}", "number too large"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b'{"Name": NaN}', "not a JSON number"),
+        (b'{"Name": "a", "Ignored": 1e999999}', "too large"),
         (b'{"Name": "a"', "Malformed JSON"),
         (b"\xff\xfe", "Malformed JSON"),
     ],

@@ -36,7 +36,7 @@ class Settings(BaseModel):
     # Conditional writes one claim may lose to concurrent claimers before it re-reads the index.
     claim_max_attempts: int = Field(default=8, alias="CLAIM_MAX_ATTEMPTS", ge=1, le=100)
     # Parallel writers for a bulk add larger than one transaction.
-    bulk_write_concurrency: int = Field(default=8, alias="BULK_WRITE_CONCURRENCY", ge=1, le=32)
+    bulk_write_concurrency: int = Field(default=4, alias="BULK_WRITE_CONCURRENCY", ge=1, le=32)
     # A staged bulk add that was neither committed nor rolled back (its process died) stops
     # blocking its values after this long.
     staged_write_expiry_seconds: int = Field(

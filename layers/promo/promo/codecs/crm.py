@@ -175,6 +175,9 @@ RECIPIENTS = (
 )
 
 
+MAX_FIELDS_SET = 1000
+
+
 def _fields_set(value: Any) -> Any:
     """``"a, b,c.d"`` (CRM.COM's comma-separated list; a JSON array is accepted too) → names."""
     if value is None:
@@ -183,6 +186,12 @@ def _fields_set(value: Any) -> Any:
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise PydanticCustomError("fields_set", "fields_set must be a comma-separated list.")
+    if len(value) > MAX_FIELDS_SET:
+        # An answer has a few dozen fields: a longer list is not a client's, and would cost a
+        # pass over the answer per name.
+        raise PydanticCustomError(
+            "fields_set", f"fields_set must not name more than {MAX_FIELDS_SET} fields."
+        )
     names = tuple(name.strip() for name in value if name.strip())
     return names or None  # empty: every field, as if not specified
 

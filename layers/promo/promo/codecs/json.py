@@ -1,6 +1,7 @@
 """JSON in and out: strict parsing into pydantic v2 models."""
 
 import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -25,12 +26,23 @@ def loads(body: bytes) -> Any:
         raise MalformedRequest(f"JSON body larger than {MAX_BODY_BYTES} bytes.")
     try:
         return json.loads(
-            body, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
+            body,
+            object_pairs_hook=_refuse_duplicate_keys,
+            parse_constant=_refuse_constant,
+            parse_float=_finite,
         )
     except MalformedRequest:
         raise
     except (ValueError, RecursionError) as exc:
         raise MalformedRequest(f"Malformed JSON: {_describe(exc)}") from None
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing ones too large to be one (1e999999 is not infinity)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise MalformedRequest("A number is too large.")
+    return number
 
 
 def _refuse_constant(name: str) -> Any:

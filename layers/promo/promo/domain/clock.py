@@ -20,8 +20,18 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _date_time(moment: datetime, separator: str) -> str:
+    """``YYYY-MM-DD<sep>hh:mm:ss`` in UTC. Not strftime: its %Y does not pad years before 1000,
+    which would neither sort nor read back."""
+    u = moment.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}{separator}"
+        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    )
+
+
 def to_stored(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_STORED)
+    return f"{_date_time(moment, 'T')}.{moment.astimezone(UTC).microsecond:06d}Z"
 
 
 def from_stored(text: str) -> datetime:
@@ -48,8 +58,7 @@ def parse_maestra(text: str, location: str) -> datetime:
 
 
 def format_maestra(moment: datetime) -> str:
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+    return f"{_date_time(moment, ' ')}.{moment.astimezone(UTC).microsecond // 1000:03d}"
 
 
 def parse_iso8601(text: str, location: str) -> datetime:
@@ -65,9 +74,9 @@ def parse_iso8601(text: str, location: str) -> datetime:
 
 def format_iso8601(moment: datetime) -> str:
     """Seconds precision with ``Z``, as the Mews and SyncTV examples show."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{_date_time(moment, 'T')}Z"
 
 
 def format_crm(moment: datetime) -> str:
     """CRM.COM's ``YYYY-MM-DDThh:mm:ss`` (UTC, no zone designator)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return _date_time(moment, "T")

@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from promo.domain.errors import InvalidRequest
+
 
 class CodeState(StrEnum):
     AVAILABLE = "AVAILABLE"
@@ -125,13 +127,28 @@ class Receipt:
     value: str | None = None  # the code the request changed; filled in by the store
 
 
+MAX_VALUE_LENGTH = 128
+
+
 @dataclass(frozen=True, slots=True)
 class NewCode:
-    """A code to be added: what the caller decides. Ids and audit come from the store."""
+    """A code to be added: what the caller decides. Ids and audit come from the store.
+
+    Every protocol must be able to show every code, XML ones included, so a value is 1 to 128
+    printable characters: no control characters, line breaks or lone surrogates.
+    """
 
     pool_id: str
     value: str
     validity: Window = field(default_factory=Window)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.value) <= MAX_VALUE_LENGTH or not self.value.isprintable():
+            raise InvalidRequest(
+                f"Promo code values are 1 to {MAX_VALUE_LENGTH} printable characters: "
+                f"{self.value!r} is not.",
+                "Value",
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ class CodeStore:
         self._table = table
         self._settings = settings
         self._layout = keys.TableLayout()
-        self._candidates: dict[tuple[str, str], deque[Item]] = {}
+        self._candidates: dict[tuple[str, str], _CandidatePage] = {}
         self._candidates_lock = threading.Lock()
 
     # ------------------------------------------------------------------ adding codes
@@ -203,11 +203,26 @@ class CodeStore:
         return int(item["next_number"]["N"]) if item else 0
 
     def _write_codes(
-        self, codes_items: Sequence[tuple[Item, Item]], stage: tuple[str, int] | None
+        self,
+        codes_items: Sequence[tuple[Item, Item]],
+        stage: tuple[str, int] | None,
+        with_pointers: bool = True,
     ) -> None:
         """One transaction; raises DuplicateValues naming every value already present."""
         actions: list[Item] = []
         for code_item, pointer in codes_items:
+            if not with_pointers:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": code_item if stage is None else _staged(code_item, *stage),
+                            "ConditionExpression": _NEW_ITEM,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    }
+                )
+                continue
             actions.append(
                 {
                     "Put": {
@@ -262,9 +277,11 @@ class CodeStore:
 
         batch_id = uuid.uuid4().hex
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
+        # Staged codes fill whole transactions; their id pointers need no condition (numbers
+        # come from the counter) and go in cheaper batch writes, all before the commit point.
         chunks = [
-            codes_items[i : i + _CODES_PER_TRANSACTION]
-            for i in range(0, len(codes_items), _CODES_PER_TRANSACTION)
+            codes_items[i : i + TRANSACTION_LIMIT]
+            for i in range(0, len(codes_items), TRANSACTION_LIMIT)
         ]
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
             outcomes = list(
@@ -272,35 +289,76 @@ class CodeStore:
             )
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
+        if not failed:
+            try:
+                self._table.batch_put([pointer for _, pointer in codes_items])
+            except StoreUnavailable as unavailable:
+                failed.append(unavailable)
         if failed or time.time() >= deadline:
             self._unstage(codes_items, batch_id)
             if duplicates:
                 raise DuplicateValues(duplicates)
             raise StoreUnavailable("Adding codes failed; nothing was written.")
-        # The commit point: from here on the batch exists, even if this process dies.
-        self._table.put(
-            Item={
-                **keys.batch_key(tenant_id, batch_id),
-                "count": n(len(codes_items)),
-                "created_at": s(clock.to_stored(now)),
-                "created_by": s(actor),
-            },
-            ConditionExpression=_NEW_ITEM,
-        )
+        if not self._commit(tenant_id, batch_id, len(codes_items), now, actor):
+            self._unstage(codes_items, batch_id)
+            raise StoreUnavailable("Adding codes failed; nothing was written.")
         code_keys = [_key_of(item) for item, _ in codes_items]
-        with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            list(
-                pool.map(
-                    lambda chunk: self._settle_chunk(chunk, batch_id, publish=True),
-                    _chunked(code_keys, TRANSACTION_LIMIT),
+        try:
+            with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
+                list(
+                    pool.map(
+                        lambda chunk: self._settle_chunk(chunk, batch_id, publish=True),
+                        _chunked(code_keys, TRANSACTION_LIMIT),
+                    )
                 )
+        except (StoreUnavailable, TransactionCancelled):
+            # Committed: the codes exist. Readers publish whatever this writer could not.
+            observability.count("UnpublishedBatches")
+
+    def _commit(self, tenant_id: str, batch_id: str, count: int, now: datetime, actor: str) -> bool:
+        """Write the batch's commit record: the point from which it exists. True if it did.
+
+        When DynamoDB's answer is lost, an abort record under the same key settles the doubt:
+        if it lands, the commit never will (both are conditional on the key being free); if it
+        does not, the commit had landed.
+        """
+        record = {
+            **keys.batch_key(tenant_id, batch_id),
+            "count": n(count),
+            "created_at": s(clock.to_stored(now)),
+            "created_by": s(actor),
+        }
+        try:
+            self._table.put(
+                Item={**record, "outcome": s("COMMITTED")}, ConditionExpression=_NEW_ITEM
             )
+        except ConditionFailed:
+            return True  # a retry of our own commit found it: the batch id is ours alone
+        except StoreUnavailable:
+            for _ in range(3):
+                try:
+                    self._table.put(
+                        Item={**record, "outcome": s("ABORTED")}, ConditionExpression=_NEW_ITEM
+                    )
+                except ConditionFailed:
+                    return self._outcome(tenant_id, batch_id) == "COMMITTED"
+                except StoreUnavailable:
+                    continue
+                return False
+            raise
+        return True
+
+    def _outcome(self, tenant_id: str, batch_id: str) -> str | None:
+        item = self._table.get(keys.batch_key(tenant_id, batch_id))
+        if item is None:
+            return None
+        return str(item.get("outcome", {"S": "COMMITTED"})["S"])
 
     def _stage_chunk(
         self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
     ) -> DuplicateValues | StoreUnavailable | None:
         try:
-            self._write_codes(chunk, stage)
+            self._write_codes(chunk, stage, with_pointers=False)
         except (DuplicateValues, StoreUnavailable) as failure:
             return failure
         return None
@@ -364,8 +422,7 @@ class CodeStore:
         }
 
     def _batch_committed(self, item: Item) -> bool:
-        batch = keys.batch_key(item["tenant"]["S"], item["staged_batch"]["S"])
-        return self._table.get(batch) is not None
+        return self._outcome(item["tenant"]["S"], item["staged_batch"]["S"]) == "COMMITTED"
 
     def _clear_if_abandoned(self, item: Item) -> bool:
         """Delete a staged item whose writer died before committing and whose time ran out."""
@@ -592,21 +649,29 @@ class CodeStore:
             raise StoreUnavailable("The transaction was cancelled; retry.") from None
 
     def _next_candidate(self, pool: Pool, at: datetime) -> Item | None:
+        """The next key to try; never one this store already handed out, so concurrent
+        claims in one process (a threaded local stack, a benchmark) do not fight over it."""
         cache_key = (pool.tenant_id, pool.pool_id)
         with self._candidates_lock:
-            queue = self._candidates.get(cache_key)
-            if queue:
-                return queue.popleft()
+            candidates = self._candidates.setdefault(cache_key, _CandidatePage())
+            key = candidates.take()
+        if key is not None:
+            return key
         page = self._read_candidates(pool, at)
         if not page:
-            return None
+            return None  # every shard read empty: the pool has no code to give
         with self._candidates_lock:
-            self._candidates.setdefault(cache_key, deque()).extend(page[1:])
-        return page[0]
+            candidates.offer(page)
+            key = candidates.take()
+        # A page of keys all handed out before (claims that failed for a transient reason, or
+        # pages read at the same moment): the filter saves writes, it must not say "none".
+        return key if key is not None else page[0]
 
     def _forget_candidates(self, pool: Pool) -> None:
         with self._candidates_lock:
-            self._candidates.pop((pool.tenant_id, pool.pool_id), None)
+            candidates = self._candidates.get((pool.tenant_id, pool.pool_id))
+            if candidates is not None:
+                candidates.drop_untried()
 
     def _read_candidates(self, pool: Pool, at: datetime) -> list[Item]:
         """A page of available keys from one shard, starting at a random shard and position.
@@ -664,7 +729,8 @@ class CodeStore:
 
     def get_by_number(self, tenant_id: str, number: int) -> Code | None:
         pointer = self._table.get(keys.number_key(tenant_id, number))
-        return None if pointer is None else self.get(tenant_id, pointer["value"]["S"])
+        code = None if pointer is None else self.get(tenant_id, pointer["value"]["S"])
+        return code if code is not None and code.number == number else None
 
     def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
         return self.get_many_by_uuid(tenant_id, [code_id]).get(code_id)
@@ -676,13 +742,17 @@ class CodeStore:
         pointers = self._table.batch_get(
             [keys.number_key(tenant_id, number) for number in numbers if number is not None]
         )
-        values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in set(code_ids)}
+        wanted = set(code_ids)
+        values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in wanted}
         found: dict[UUID, Code] = {}
         for item in self._table.batch_get([keys.code_key(tenant_id, value) for value in values]):
             settled = self._settle(item)
             if settled is not None:
                 code = code_from_item(settled)
-                found[code.uuid] = code
+                # A pointer left by an add that never committed may name a value added later
+                # as another code: only the code the pointer was written for counts.
+                if code.uuid in wanted:
+                    found[code.uuid] = code
         return found
 
     def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
@@ -794,6 +864,37 @@ def _staged(item: Item, batch_id: str, deadline: int) -> Item:
     staged["staged_batch"] = s(batch_id)
     staged["staged_until"] = n(deadline)
     return staged
+
+
+class _CandidatePage:
+    """Keys read from the available index, waiting to be tried, and those already handed out
+    (claimed, lost to another writer, or being tried): a key is handed out once at most."""
+
+    _REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self.queue: deque[Item] = deque()
+        self._handed: deque[str] = deque()
+        self._seen: set[str] = set()
+
+    def offer(self, page: list[Item]) -> None:
+        for key in page:
+            pk = key["pk"]["S"]
+            if pk not in self._seen:
+                self._seen.add(pk)
+                self._handed.append(pk)
+                self.queue.append(key)
+        while len(self._handed) > self._REMEMBERED:
+            self._seen.discard(self._handed.popleft())
+
+    def take(self) -> Item | None:
+        return self.queue.popleft() if self.queue else None
+
+    def drop_untried(self) -> None:
+        """Forget the queued keys entirely: a later page may offer them again."""
+        for key in self.queue:
+            self._seen.discard(key["pk"]["S"])
+        self.queue.clear()
 
 
 def _receipt_from_item(item: Item | None, asked: Receipt) -> Receipt:

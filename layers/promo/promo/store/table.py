@@ -1,5 +1,6 @@
 """Thin helpers over the low-level DynamoDB client shared by the stores of this package."""
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -97,14 +98,22 @@ class Table:
         return found
 
     def transact(self, actions: Sequence[Any], attempts: int = 3) -> None:
-        """One atomic TransactWriteItems call, retried only on transient conflicts."""
+        """One atomic TransactWriteItems call, retried on transient conflicts and on lost
+        answers. The client request token makes every retry of an applied transaction a
+        no-op success for DynamoDB (for ten minutes), not a failed condition."""
+        token = uuid.uuid4().hex
         for attempt in range(attempts):
             try:
                 with store_errors():
-                    self.client.transact_write_items(TransactItems=list(actions))
+                    self.client.transact_write_items(
+                        TransactItems=list(actions), ClientRequestToken=token
+                    )
                 return
             except TransactionCancelled as cancelled:
                 if not cancelled.retryable or attempt == attempts - 1:
+                    raise
+            except StoreUnavailable:
+                if attempt == attempts - 1:
                     raise
 
     def update(self, **request: Any) -> Item:
@@ -138,12 +147,15 @@ class Table:
 
     def batch_delete(self, item_keys: Sequence[Item]) -> None:
         """Unconditional deletes, 25 per request, unprocessed items retried."""
-        for start in range(0, len(item_keys), 25):
-            pending: Any = {
-                self.name: [
-                    {"DeleteRequest": {"Key": key}} for key in item_keys[start : start + 25]
-                ]
-            }
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in item_keys])
+
+    def batch_put(self, items: Sequence[Item]) -> None:
+        """Unconditional puts, 25 per request, unprocessed items retried."""
+        self._batch_write([{"PutRequest": {"Item": item}} for item in items])
+
+    def _batch_write(self, requests: Sequence[Item]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: Any = {self.name: list(requests[start : start + 25])}
             for _ in range(8):
                 with store_errors():
                     pending = (
@@ -153,4 +165,4 @@ class Table:
                 if not pending:
                     break
             else:
-                raise StoreUnavailable("DynamoDB kept deletes unprocessed")
+                raise StoreUnavailable("DynamoDB kept writes unprocessed")

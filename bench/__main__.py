@@ -1,0 +1,553 @@
+"""``make bench``: the real handlers against the floor DynamoDB itself sets, in one run.
+
+Every floor is measured in the same run, on the same DynamoDB Local, with the same concurrency:
+raw conditional UpdateItems for issuing, raw sequential conditional PutItems for bulk adds, a raw
+strongly consistent GetItem for validate, ``import boto3`` for cold imports. Results are printed
+as one table and written to bench/results.json. Targets are DESIGN.md's.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+RUNTIME_VENV = ROOT / ".local" / "bench-runtime-venv"
+CONCURRENCY = (1, 4, 16, 64)
+ISSUES_PER_LEVEL = 800
+CONFIGURED_MEMORY_MB = 512  # template.yaml Globals MemorySize
+
+
+@dataclass
+class Result:
+    ours: float
+    floor: float
+    ratio: float
+    target: str
+    unit: str
+    met: bool
+    note: str = ""
+
+
+def at_most(ours: float, floor: float, limit: float, unit: str, note: str = "") -> Result:
+    ratio = ours / floor if floor else float("inf")
+    return Result(
+        round(ours, 3), round(floor, 3), round(ratio, 3), f"<= {limit}", unit, ratio <= limit, note
+    )
+
+
+def at_least(ours: float, floor: float, limit: float, unit: str, note: str = "") -> Result:
+    ratio = ours / floor if floor else 0.0
+    return Result(
+        round(ours, 3), round(floor, 3), round(ratio, 3), f">= {limit}", unit, ratio >= limit, note
+    )
+
+
+# ---------------------------------------------------------------------- set-up
+
+
+def start() -> Any:
+    sys.path[:0] = [str(ROOT / "layers" / "promo"), str(ROOT)]
+    from tools.dynamodb_local import DynamoDBLocal, free_port
+
+    server = DynamoDBLocal(port=free_port()).start()
+    os.environ.update(
+        {
+            "TABLE_NAME": f"bench-{uuid.uuid4().hex[:8]}",
+            "DYNAMODB_ENDPOINT_URL": server.endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "promo-codes",
+            "POWERTOOLS_METRICS_NAMESPACE": "PromoCodes",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        }
+    )
+    return server
+
+
+def seed() -> Any:
+    from promo.domain.models import NewCode
+    from promo.services import services
+    from tools.admin import apply_config, ensure_table
+
+    ensure_table(os.environ["TABLE_NAME"])
+    svc = services()
+    apply_config(ROOT / "bench" / "bench.yaml", svc)
+    for pool_id, count in [
+        *((f"issue-{n}", ISSUES_PER_LEVEL + 200) for n in CONCURRENCY),
+        ("costs", 600),
+        ("validate", 10),
+    ]:
+        pool = svc.catalog.get_pool("bench", pool_id)
+        assert pool is not None
+        for start_at in range(0, count, 1000):
+            batch = [
+                NewCode(pool_id, f"{pool_id.upper()}-{i:06d}")
+                for i in range(start_at, min(count, start_at + 1000))
+            ]
+            svc.codes.add("bench", {pool_id: pool}, batch, "bench:seed")
+    return svc
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Handlers log and emit metrics to stdout as on Lambda; the cost stays, the text goes."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+class Requests:
+    """Counts DynamoDB requests and failed conditional writes through botocore events."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: Counter[str] = Counter()
+        self.lost = 0
+        self._lock = threading.Lock()
+        client.meta.events.register("before-call.dynamodb", self._before)
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[model.name] += 1
+
+    def _after(self, parsed: Any, **_: Any) -> None:
+        error = (parsed or {}).get("Error", {}).get("Code", "")
+        reasons = (parsed or {}).get("CancellationReasons") or []
+        if error == "ConditionalCheckFailedException" or any(
+            r.get("Code") == "ConditionalCheckFailed" for r in reasons
+        ):
+            with self._lock:
+                self.lost += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.lost = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+# ---------------------------------------------------------------------- events
+
+
+def maestra_issue_event(pool: str) -> dict[str, Any]:
+    from tools.lambda_runtime import http_api_event
+
+    query = {"endpointId": "bench-endpoint", "operation": "IssueFromPool", "deviceUUID": ""}
+    body = json.dumps(
+        {
+            "customer": {"ids": {"webSiteUserId": "1"}},
+            "promoCode": {"pool": {"ids": {"externalId": pool}}},
+        }
+    ).encode()
+    return http_api_event(
+        "POST",
+        "/v3/operations/sync",
+        "POST /v3/operations/sync",
+        body,
+        {"content-type": "application/json", "authorization": "SecretKey bench-maestra-secret-key"},
+        query,
+        None,
+        urlencode(query),
+    )
+
+
+def validate_event(code: str) -> dict[str, Any]:
+    from tools.lambda_runtime import http_api_event
+
+    query = {"device": "urn:synctv:devices:bench:1", "code": code}
+    return http_api_event(
+        "GET",
+        "/rest/v1/promo_codes/validate",
+        "GET /rest/v1/promo_codes/validate",
+        b"",
+        {},
+        query,
+        None,
+        urlencode(query),
+    )
+
+
+def mews_add_event(values: list[str]) -> dict[str, Any]:
+    from tools.lambda_runtime import http_api_event
+
+    body = {
+        "ClientToken": "bench-client-token",
+        "AccessToken": "bench-access-token-0123456789",
+        "Client": "bench",
+        "VoucherCodeParameters": [
+            {"VoucherId": "5c0e6f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a", "Value": v} for v in values
+        ],
+    }
+    return http_api_event(
+        "POST",
+        "/api/connector/v1/voucherCodes/add",
+        "POST /api/connector/v1/voucherCodes/add",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+    )
+
+
+def invoke(handler: Callable[..., dict[str, Any]], event: dict[str, Any]) -> dict[str, Any]:
+    from tools.lambda_runtime import LambdaContext
+
+    return handler(event, LambdaContext("bench"))
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+def issue_throughput(requests: Requests, client: Any) -> dict[str, Result]:
+    from functions.maestra_sync.app import handler
+
+    results: dict[str, Result] = {}
+    table = os.environ["TABLE_NAME"]
+    invoke(handler, maestra_issue_event("costs"))  # warm: credentials, pool, candidate page
+    for callers in CONCURRENCY:
+        event = maestra_issue_event(f"issue-{callers}")
+        per_caller = ISSUES_PER_LEVEL // callers
+        issued: list[str] = []
+        lock = threading.Lock()
+
+        def issue(
+            _: int,
+            event: dict[str, Any] = event,
+            per_caller: int = per_caller,
+            issued: list[str] = issued,
+            lock: threading.Lock = lock,
+        ) -> None:
+            mine = []
+            for _ in range(per_caller):
+                body = json.loads(invoke(handler, event)["body"])
+                assert body["promoCode"]["issueStatus"] == "Issued", body
+                mine.append(body["promoCode"]["ids"]["value"])
+            with lock:
+                issued.extend(mine)
+
+        requests.reset()
+        ours = timed_parallel(callers, issue)
+        lost = requests.lost
+        keys = [
+            {"pk": {"S": f"T#bench#V#ISSUE-{callers}-{i:06d}"}, "sk": {"S": "CODE"}}
+            for i in range(callers * per_caller)
+        ]
+        raw_keys = iter(keys)
+        key_lock = threading.Lock()
+
+        def raw(
+            _: int,
+            per_caller: int = per_caller,
+            raw_keys: Iterator[Any] = raw_keys,
+            key_lock: threading.Lock = key_lock,
+        ) -> None:
+            for _ in range(per_caller):
+                with key_lock:
+                    key = next(raw_keys)
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET floor_probe = :v",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":v": {"S": "x"}},
+                )
+
+        floor = timed_parallel(callers, raw)
+        total = callers * per_caller
+        duplicates = len(issued) - len(set(issued))
+        results[f"issue throughput, {callers} callers"] = at_least(
+            total / ours,
+            total / floor,
+            0.6,
+            "issues/s",
+            f"duplicates {duplicates}; failed conditional writes per issue {lost / total:.3f}",
+        )
+        results[f"duplicates issued, {callers} callers"] = Result(
+            duplicates,
+            0,
+            0.0 if duplicates == 0 else float("inf"),
+            "== 0",
+            "codes",
+            duplicates == 0,
+        )
+    return results
+
+
+def timed_parallel(callers: int, work: Callable[[int], None]) -> float:
+    start_line = threading.Barrier(callers + 1)
+
+    def run(index: int) -> None:
+        start_line.wait()
+        work(index)
+
+    with ThreadPoolExecutor(callers) as executor:
+        futures = [executor.submit(run, i) for i in range(callers)]
+        start_line.wait()
+        started = time.perf_counter()
+        for future in futures:
+            future.result()
+    return time.perf_counter() - started
+
+
+def request_costs(requests: Requests) -> dict[str, Result]:
+    from functions.maestra_sync.app import handler as issue_handler
+    from functions.synctv_validate.app import handler as validate_handler
+
+    event = maestra_issue_event("costs")
+    for _ in range(20):  # steady state: credentials and pool cached
+        invoke(issue_handler, event)
+    requests.reset()
+    issues = 400
+    for _ in range(issues):
+        invoke(issue_handler, event)
+    per_issue = requests.total / issues
+    validate = validate_event("VALIDATE-000001")
+    invoke(validate_handler, validate)
+    requests.reset()
+    for _ in range(200):
+        invoke(validate_handler, validate)
+    per_validate = requests.total / 200
+    return {
+        "DynamoDB requests per issue from a pool": at_most(
+            per_issue, 1.0, 1.2, "requests", f"uncontended, {issues} issues, auth cached"
+        ),
+        "DynamoDB requests per validate": at_most(
+            per_validate, 1.0, 1.0, "requests", "device cached"
+        ),
+    }
+
+
+def bulk_add(requests: Requests, client: Any) -> dict[str, Result]:
+    from functions.mews_add.app import handler
+
+    table = os.environ["TABLE_NAME"]
+    invoke(handler, mews_add_event(["WARM-UP"]))
+    values = [f"ADD-{i:05d}" for i in range(1000)]
+    requests.reset()
+    started = time.perf_counter()
+    response = invoke(handler, mews_add_event(values))
+    ours = time.perf_counter() - started
+    assert response["statusCode"] == 200, response["body"][:500]
+    add_requests = requests.total
+    started = time.perf_counter()
+    for index in range(1000):
+        client.put_item(
+            TableName=table,
+            Item={"pk": {"S": f"FLOOR#PUT#{index}"}, "sk": {"S": "CODE"}, "v": {"S": "x"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    floor = time.perf_counter() - started
+    return {
+        "add 1,000 codes through add": at_most(
+            ours, floor, 0.5, "s", f"{add_requests} DynamoDB requests for the add"
+        )
+    }
+
+
+def validate_latency(client: Any) -> dict[str, Result]:
+    from functions.synctv_validate.app import handler
+
+    table = os.environ["TABLE_NAME"]
+    event = validate_event("VALIDATE-000002")
+    key = {"pk": {"S": "T#bench#V#VALIDATE-000002"}, "sk": {"S": "CODE"}}
+    ours, floor = [], []
+    for _ in range(50):
+        invoke(handler, event)
+        client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    for _ in range(600):
+        started = time.perf_counter()
+        body = invoke(handler, event)["body"]
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        client.get_item(TableName=table, Key=key, ConsistentRead=True)
+        floor.append(time.perf_counter() - started)
+    assert "<code>1</code>" in body
+    p50 = (statistics.median(ours) * 1000, statistics.median(floor) * 1000)
+    p99 = (quantile(ours, 0.99) * 1000, quantile(floor, 0.99) * 1000)
+    return {
+        "warm validate p50": at_most(*p50, 1.5, "ms"),
+        "warm validate p99": at_most(*p99, 1.5, "ms", "reported; DESIGN's target is on p50"),
+    }
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def runtime_python() -> Path:
+    """A venv like the Lambda runtime: the layer's requirements and boto3, nothing else (the
+    development venv has packages botocore would import, and that changes its cost)."""
+    python = RUNTIME_VENV / "bin" / "python"
+    marker = RUNTIME_VENV / ".installed"
+    wanted = (ROOT / "layers" / "promo" / "requirements.txt").read_text()
+    if not marker.exists() or marker.read_text() != wanted:
+        finder = subprocess.run(
+            [str(ROOT / "tools" / "find-python313")], capture_output=True, text=True, check=True
+        )
+        subprocess.run(
+            [finder.stdout.strip(), "-m", "venv", "--clear", str(RUNTIME_VENV)], check=True
+        )
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(ROOT / "layers" / "promo" / "requirements.txt"),
+                "boto3==1.43.108",
+                "botocore==1.43.127",
+            ],
+            check=True,
+        )
+        marker.write_text(wanted)
+    return python
+
+
+def cold_imports() -> dict[str, Result]:
+    python = runtime_python()
+    layer = ROOT / "layers" / "promo"
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "AWS_REGION": "us-east-1",
+        "PYTHONDONTWRITEBYTECODE": "",
+    }
+
+    def median_import(module: str, path: list[Path]) -> float:
+        paths = [str(p) for p in path]
+        code = (
+            f"import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); "
+            f"import {module}; print(time.perf_counter() - t)"
+        )
+        samples = [
+            float(
+                subprocess.run(
+                    [str(python), "-c", code],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=environment,
+                ).stdout
+            )
+            for _ in range(7)
+        ]
+        return statistics.median(samples) * 1000
+
+    median_import("app", [ROOT / "functions" / "mews_add", layer])  # write bytecode once
+    floor = median_import("boto3", [])
+    results = {}
+    for function in sorted((ROOT / "functions").glob("*/app.py")):
+        ours = median_import("app", [function.parent, layer])
+        results[f"cold import {function.parent.name}"] = at_most(ours, floor, 1.5, "ms")
+    return results
+
+
+def peak_memory() -> dict[str, Result]:
+    code = """
+import json, resource, sys
+sys.path[:0] = [sys.argv[1] + '/layers/promo', sys.argv[1]]
+from bench.__main__ import invoke, maestra_issue_event, validate_event
+from functions.maestra_sync.app import handler as issue
+from functions.synctv_validate.app import handler as validate
+issue_event, validate_event_ = maestra_issue_event('costs'), validate_event('VALIDATE-000003')
+for index in range(10_000):
+    if index % 50 == 0:
+        json.loads(invoke(issue, issue_event)['body'])
+    else:
+        invoke(validate, validate_event_)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+    quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | quiet,
+    )
+    peak = float(output.stdout.strip().splitlines()[-1])
+    return {
+        "peak memory, 10,000 invocations": at_most(
+            peak,
+            CONFIGURED_MEMORY_MB,
+            0.5,
+            "MB",
+            "floor is the function's configured memory; 9,800 validates and 200 issues",
+        )
+    }
+
+
+# ---------------------------------------------------------------------- report
+
+
+def report(results: dict[str, Result]) -> None:
+    width = max(len(name) for name in results) + 2
+    print(
+        f"\n{'scenario':{width}} {'ours':>10} {'floor':>10} {'ratio':>7} {'target':>8} "
+        f"{'unit':>9}  met"
+    )
+    for name, result in results.items():
+        print(
+            f"{name:{width}} {result.ours:10.3f} {result.floor:10.3f} {result.ratio:7.3f} "
+            f"{result.target:>8} {result.unit:>9}  {'yes' if result.met else 'NO'}"
+            + (f"   ({result.note})" if result.note else "")
+        )
+    RESULTS.write_text(
+        json.dumps({name: asdict(r) for name, r in results.items()}, indent=2) + "\n"
+    )
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+def main() -> int:
+    started = time.perf_counter()
+    server = start()
+    try:
+        svc = seed()
+        client = svc.codes._table.client  # the handlers' own client, so its events count
+        requests = Requests(client)
+        results: dict[str, Result] = {}
+        with quiet_stdout():
+            results |= issue_throughput(requests, client)
+            results |= request_costs(requests)
+            results |= bulk_add(requests, client)
+            results |= validate_latency(client)
+        results |= peak_memory()
+        results |= cold_imports()
+        report(results)
+    finally:
+        server.stop()
+    print(f"bench took {time.perf_counter() - started:.0f} s")
+    return 0 if all(r.met for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

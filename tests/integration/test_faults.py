@@ -1,0 +1,818 @@
+"""Injected DynamoDB faults against DynamoDB Local (issue 9, item 5).
+
+Faults are injected with botocore event hooks on a client configured as the functions' own
+(``promo.store.client``: standard retries, 4 attempts, short timeouts), at every store call kind
+(GetItem, Query, UpdateItem, PutItem, TransactWriteItems, BatchGetItem, BatchWriteItem,
+DeleteItem):
+
+- ``throttled``: a synthetic 400 ThrottlingException / ProvisionedThroughputExceededException /
+  RequestLimitExceeded (or, for TransactWriteItems, a TransactionCanceledException whose reason is
+  ThrottlingError) answered before the request reaches DynamoDB;
+- ``timed out`` / ``refused``: ReadTimeoutError / EndpointConnectionError, nothing sent;
+- ``dropped``: the request is sent and DynamoDB applies it, then the connection closes
+  (ConnectionClosedError) and botocore retries it;
+- ``answer lost``: the call succeeded, but the store gets a ReadTimeoutError instead of its answer
+  (raised from ``after-call``, past botocore's retries): the hard case.
+
+botocore's own retries absorb many of these; the counts below are of faults injected, whether
+botocore, the store or the caller's retry recovered from them. The invariants: no code issued
+twice, no code lost, no bulk add half-visible.
+
+A bulk add whose decisive write landed but whose answer was lost (or whose publishing failed
+after the commit) reports success: the targeted tests pin that down, and the randomised ones
+strike those points too.
+"""
+
+import contextlib
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import (
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.httpsession import URLLib3Session
+from botocore.retries import standard
+
+from promo.domain import clock
+from promo.domain.errors import DuplicateValues, NoCodeAvailable, StoreUnavailable
+from promo.domain.models import NewCode, Receipt, Recipient, Window
+from promo.services import Services, Step, StepOutcome, perform_step
+from promo.store import codes as codes_module
+from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
+from promo.store.codes import CodeStore
+from promo.store.credentials import CredentialStore
+from promo.store.table import ConditionFailed
+from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
+from tests.support.tables import Stores
+from tools.dynamodb_local import DynamoDBLocal
+
+pytestmark = pytest.mark.integration
+
+SEED = 20250909
+CALLERS = 32
+TRANSACTIONS_PER_CALLER = 6
+POOL_SIZE = 160
+# A bulk add this large is staged (more than 50 codes), and published in two transactions.
+STAGED = 120
+# Every caller gives up (and the test fails) if a transaction gets no answer in this long.
+PATIENCE_SECONDS = 45.0
+# botocore's throttling backoff reaches seconds; scaled down so the file keeps its time budget.
+# Retry decisions (which errors, how many attempts, the retry quota) stay botocore's own.
+BACKOFF_SCALE = 0.05
+
+THROTTLED = "throttled"
+TIMED_OUT = "timed out"
+REFUSED = "refused"
+DROPPED = "dropped"
+ANSWER_LOST = "answer lost"
+FAULTS = (THROTTLED, TIMED_OUT, REFUSED, DROPPED, ANSWER_LOST)
+EVERY_FAULT = "*"
+STORE_CALLS = (
+    "GetItem",
+    "Query",
+    "UpdateItem",
+    "PutItem",
+    "TransactWriteItems",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "DeleteItem",
+)
+_THROTTLING = (
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+)
+
+# Totals over the module, printed at its end.
+_TOTALS: Counter[tuple[str, str]] = Counter()
+
+
+# ---------------------------------------------------------------------- the fault injector
+
+
+def call_point(operation: str, body: dict[str, Any]) -> str:
+    """The store step a request is: its operation, refined for the bulk add's writes."""
+    if operation == "PutItem" and body.get("Item", {}).get("sk", {}).get("S") == "BATCH":
+        return "PutItem:commit"
+    if operation == "TransactWriteItems":
+        actions = body.get("TransactItems", [])
+        if any(
+            "staged_avail_pk" in a.get("Update", {}).get("UpdateExpression", "") for a in actions
+        ):
+            return "TransactWriteItems:publish"
+        puts = [action["Put"]["Item"] for action in actions if "Put" in action]
+        if puts and len(puts) == len(actions) and all(p["sk"]["S"] in ("CODE", "ID") for p in puts):
+            staged = any("staged_batch" in put for put in puts)
+            return "TransactWriteItems:stage" if staged else "TransactWriteItems:add"
+    return operation
+
+
+def _json_body(request: AWSPreparedRequest) -> dict[str, Any]:
+    body = request.body
+    loaded: dict[str, Any] = json.loads(body if isinstance(body, str | bytes) else b"{}")
+    return loaded
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def _error_response(request: AWSPreparedRequest, error: dict[str, Any]) -> AWSResponse:
+    body = json.dumps(error).encode()
+    headers = HTTPHeaders()
+    headers["content-type"] = "application/x-amz-json-1.0"
+    headers["content-length"] = str(len(body))
+    headers["x-amzn-requestid"] = "injected-fault"
+    return AWSResponse(request.url, 400, headers, _Body(body))
+
+
+@dataclass
+class FaultInjector:
+    """Faults at a seeded random ``rate`` per request attempt, and ``planned`` ones per call point
+    (consumed in order, before any random draw). ``spared``: (point, fault) never injected."""
+
+    seed: int
+    rate: float = 0.0
+    spared: frozenset[tuple[str, str]] = frozenset()
+    planned: dict[str, list[str]] = field(default_factory=dict)
+    injected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
+    active: bool = True
+    tally: bool = True  # counted in the module's "survived" totals
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._http = URLLib3Session()
+
+    def install(self, client: Any) -> None:
+        client.meta.events.register("before-send.dynamodb", self._before_send)
+        client.meta.events.register("after-call.dynamodb", self._after_call)
+
+    def by_operation(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (point, _), count in self.injected.items():
+            totals[point.split(":")[0]] += count
+        return totals
+
+    def table(self) -> str:
+        lines = [f"{'store call':<28}" + "".join(f"{fault:>13}" for fault in FAULTS)]
+        for point in sorted({point for point, _ in self.injected}):
+            counts = "".join(f"{self.injected[point, fault]:>13}" for fault in FAULTS)
+            lines.append(f"{point:<28}{counts}")
+        lines.append(f"{'total':<28}{sum(self.injected.values()):>13}")
+        return "\n".join(lines)
+
+    def _draw(self, point: str) -> tuple[str | None, int]:
+        with self._lock:
+            if not self.active:
+                return None, 0
+            self.attempts[point] += 1
+            queue = self.planned.get(point)
+            if queue:
+                return queue.pop(0), 0
+            if self._random.random() >= self.rate:
+                return None, 0
+            fault = self._random.choice(FAULTS)
+            variant = self._random.randrange(4)
+            if (point, fault) in self.spared or (point, EVERY_FAULT) in self.spared:
+                return None, 0
+            return fault, variant
+
+    def _count(self, point: str, fault: str) -> None:
+        with self._lock:
+            self.injected[point, fault] += 1
+            if self.tally:
+                _TOTALS[point, fault] += 1
+
+    def _before_send(
+        self, request: AWSPreparedRequest, event_name: str, **_: Any
+    ) -> AWSResponse | None:
+        self._local.lose = None
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation not in STORE_CALLS:
+            return None
+        point = call_point(operation, _json_body(request))
+        fault, variant = self._draw(point)
+        if fault is None:
+            return None
+        if fault == ANSWER_LOST:  # let it through; the answer is lost in after-call
+            self._local.lose = point
+            return None
+        self._count(point, fault)
+        if fault == THROTTLED:
+            return self._throttled(request, operation, variant)
+        if fault == TIMED_OUT:
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if fault == REFUSED:
+            raise EndpointConnectionError(endpoint_url=request.url)
+        self._http.send(request)  # DROPPED: DynamoDB applies it, the client never hears back
+        raise ConnectionClosedError(endpoint_url=request.url)
+
+    def _throttled(self, request: AWSPreparedRequest, operation: str, variant: int) -> AWSResponse:
+        if operation == "TransactWriteItems" and variant == 3:
+            actions = _json_body(request)["TransactItems"]
+            reasons = [{"Code": "ThrottlingError", "Message": "Throughput exceeds the limit"}]
+            reasons += [{"Code": "None"}] * (len(actions) - 1)
+            return _error_response(
+                request,
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "Message": "Transaction cancelled [ThrottlingError]",
+                    "CancellationReasons": reasons,
+                },
+            )
+        code = _THROTTLING[variant % len(_THROTTLING)]
+        return _error_response(
+            request,
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"},
+        )
+
+    def _after_call(self, http_response: AWSResponse, **_: Any) -> None:
+        point = getattr(self._local, "lose", None)
+        self._local.lose = None
+        if point is None or http_response.status_code >= 300:
+            return
+        self._count(point, ANSWER_LOST)
+        raise ReadTimeoutError(endpoint_url=http_response.url)
+
+
+# ---------------------------------------------------------------------- fixtures and helpers
+
+
+class FaultyStores(Protocol):
+    def __call__(self, injector: FaultInjector, **settings: object) -> Stores: ...
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_totals(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The module's fault counts, printed to the terminal when it ends (the issue's note)."""
+    yield
+    if not _TOTALS:
+        return
+    by_call: Counter[str] = Counter()
+    by_fault: Counter[str] = Counter()
+    for (point, fault), count in _TOTALS.items():
+        by_call[point.split(":")[0]] += count
+        by_fault[fault] += count
+    lines = [
+        f"injected DynamoDB faults, all survived: {sum(_TOTALS.values())}",
+        "  per store call: " + ", ".join(f"{k} {v}" for k, v in sorted(by_call.items())),
+        "  per fault:      " + ", ".join(f"{k} {v}" for k, v in sorted(by_fault.items())),
+    ]
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + "\n".join(lines))
+
+
+@pytest.fixture
+def stores(local_stores: Stores) -> Stores:
+    """The fault-free view: setup and every final check go through it."""
+    local_stores.catalog.put_tenant(tenant("acme"))
+    local_stores.catalog.put_pool(pool(shard_count=4))
+    return local_stores
+
+
+@pytest.fixture
+def faulty(
+    stores: Stores, dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
+) -> FaultyStores:
+    """Stores over the same table through a client configured as the functions' own, with
+    ``injector`` hooked into it."""
+    real_delay = standard.ExponentialBackoff.delay_amount
+
+    def quick_delay(self: standard.ExponentialBackoff, context: Any) -> float:
+        return float(real_delay(self, context)) * BACKOFF_SCALE
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", quick_delay)
+
+    def make(injector: FaultInjector, **settings: object) -> Stores:
+        client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=dynamodb_local.endpoint,
+            config=FUNCTION_CLIENT_CONFIG.merge(Config(max_pool_connections=CALLERS * 2)),
+        )
+        injector.install(client)
+        return Stores(client, stores.table_name, **settings)
+
+    return make
+
+
+def services_of(stores: Stores) -> Services:
+    return Services(stores.codes, stores.catalog, CredentialStore(stores.table, stores.settings))
+
+
+def all_items(stores: Stores) -> list[dict[str, Any]]:
+    return list(stores.table.paginate(stores.table.scan, ConsistentRead=True))
+
+
+def code_items(stores: Stores) -> dict[str, dict[str, Any]]:
+    return {i["value"]["S"]: i for i in all_items(stores) if i["sk"]["S"] == "CODE"}
+
+
+def visible(stores: Stores, values: list[str], pool_id: str = "spring") -> set[str]:
+    """The values a reader sees: by value, and in the pool's listing."""
+    listed = {code.value for _, code in stores.codes.list("acme", [pool_id])} & set(values)
+    by_value = {value for value in values[::3] if stores.codes.get("acme", value) is not None}
+    assert by_value == listed & set(values[::3])  # the two read paths agree
+    return listed
+
+
+def visible_through_faults(stores: Stores, values: list[str], pool_id: str) -> set[str]:
+    """What a reader retrying each failed read sees: the listing, and a sample by value."""
+    listed = patiently(lambda: {code.value for _, code in stores.codes.list("acme", [pool_id])})
+    assert listed <= patiently(partial(stores.codes.existing_values, "acme", values))
+    for value in values[::8]:
+        found = patiently(partial(stores.codes.get, "acme", value))
+        assert (found is not None) == (value in listed)  # the two read paths agree
+    return listed & set(values)
+
+
+def patiently[T](read: Callable[[], T]) -> T:
+    """A reader that retries what DynamoDB failed, as a client would."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while True:
+        try:
+            return read()
+        except StoreUnavailable:
+            assert time.monotonic() < deadline, "a read never got through the faults"
+
+
+def report(capsys: pytest.CaptureFixture[str], title: str, injector: FaultInjector) -> None:
+    with capsys.disabled():
+        print(f"\n{title}\n{injector.table()}")
+
+
+# ---------------------------------------------------------------------- 32 callers issuing
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    transaction: str
+    value: str | None  # the code the caller's final answer carries, if it was issued
+    refusal: str | None
+    replayed: bool
+    failed_attempts: int
+
+
+def issue_step(transaction: str, value: str | None) -> Step:
+    """A Maestra issue request with a transactionId, as the sync handler builds it."""
+    kind = "from-pool" if value is None else "by-value-create"
+    return Step(
+        kind=kind,
+        tenant_id="acme",
+        protocol="maestra",
+        value=value,
+        pool_alias="spring-ext",
+        validity=Window(),
+        at=clock.now(),
+        actor="maestra:faults",
+        recipient=Recipient("maestra.webSiteUserId", transaction),
+        point_of_contact=None,
+        receipt=Receipt(
+            f"maestra#faults#{kind}",
+            transaction,
+            hashlib.sha256(f"{kind}|{value}|{transaction}".encode()).hexdigest(),
+        ),
+    )
+
+
+def until_answered(svc: Services, step: Step) -> Answer:
+    """Send the same request (same transactionId) until it is answered, like a Mindbox client."""
+    assert step.receipt is not None
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    failed = 0
+    while True:
+        try:
+            outcome: StepOutcome = perform_step(svc, step)
+        except StoreUnavailable:
+            failed += 1
+            assert time.monotonic() < deadline, f"{step.receipt.key} never got an answer"
+            time.sleep(0.002)
+            continue
+        issued = outcome.refusal is None and outcome.code is not None
+        return Answer(
+            step.receipt.key,
+            outcome.code.value if issued and outcome.code else None,
+            type(outcome.refusal).__name__ if outcome.refusal else None,
+            outcome.replayed,
+            failed,
+        )
+
+
+def test_given_faults_at_every_store_call_while_32_callers_issue_then_no_code_is_issued_twice_or_lost(
+    stores: Stores, faulty: FaultyStores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    the_pool = pool(shard_count=4)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", POOL_SIZE, "POOL"), ACTOR)
+    injector = FaultInjector(SEED, rate=0.15)
+    shared = faulty(injector)
+    start = threading.Barrier(CALLERS + 1)
+
+    def caller(index: int) -> list[Answer]:
+        mine = shared.fresh()  # its own caches, as another Lambda instance
+        svc = services_of(mine)
+        start.wait()
+        answers = []
+        for number in range(TRANSACTIONS_PER_CALLER):
+            transaction = f"tx-{index:02d}-{number}"
+            # Every third request creates a code by value; callers 2k and 2k+1 race for it.
+            value = f"DUO-{number}-{index // 2:02d}" if number % 3 == 2 else None
+            answers.append(until_answered(svc, issue_step(transaction, value)))
+        return answers
+
+    def adder() -> list[tuple[list[str], str]]:
+        """Bulk adds to the same pool meanwhile: staged (120) and one transaction (30)."""
+        mine = shared.fresh()
+        start.wait()
+        outcomes = []
+        for prefix, size in (("LATE-A", 120), ("LATE-B", 30), ("LATE-C", 120)):
+            batch = new_codes("spring", size, prefix)
+            try:
+                mine.codes.add("acme", {"spring": the_pool}, batch, ACTOR)
+                outcome = "added"
+            except StoreUnavailable:
+                outcome = "failed"
+            outcomes.append(([code.value for code in batch], outcome))
+        return outcomes
+
+    with ThreadPoolExecutor(CALLERS + 1) as executor:
+        adding = executor.submit(adder)
+        calling = [executor.submit(caller, index) for index in range(CALLERS)]
+        answers = [answer for future in calling for answer in future.result()]
+        added = adding.result()
+    injector.active = False
+
+    issued_by = {a.transaction: a.value for a in answers if a.value is not None}
+    in_answers = list(issued_by.values())
+    items = code_items(stores)
+    issued_items = {v: item for v, item in items.items() if item["state"]["S"] == "ISSUED"}
+    receipts = {
+        i["pk"]["S"].rsplit("#", 1)[1]: i["value"]["S"]
+        for i in all_items(stores)
+        if i["sk"]["S"] == "RECEIPT"
+    }
+
+    assert len(answers) == CALLERS * TRANSACTIONS_PER_CALLER  # everyone got a final answer
+    # No code issued twice: no two transactions were answered with the same code.
+    assert len(set(in_answers)) == len(in_answers)
+    # No code lost: every ISSUED code is in exactly the answer of the transaction it records as
+    # its recipient, and the number of ISSUED codes is the number of successful transactions.
+    assert set(issued_items) == set(in_answers)
+    assert {v: i["issued_to_id"]["S"] for v, i in issued_items.items()} == {
+        value: transaction for transaction, value in issued_by.items()
+    }
+    # Each transaction's receipt names the code of its answer; no receipt without one.
+    assert receipts == issued_by
+    # Findable through the store, recorded against its recipient.
+    for transaction, value in issued_by.items():
+        found = stores.codes.get("acme", value)
+        assert found is not None
+        assert found.issued_to == Recipient("maestra.webSiteUserId", transaction)
+    # Claims never ran dry, and each raced value went to exactly one of its two callers.
+    from_pool = [a for a in answers if int(a.transaction.rsplit("-", 1)[1]) % 3 != 2]
+    assert all(a.value is not None for a in from_pool)
+    raced = [a for a in answers if a not in from_pool]
+    assert Counter(a.refusal for a in raced) == {
+        None: len(raced) // 2,
+        "NotAvailableForIssue": len(raced) // 2,
+    }
+    assert {v for v in in_answers if v.startswith("DUO-")} == {
+        f"DUO-{n}-{pair:02d}" for n in (2, 5) for pair in range(CALLERS // 2)
+    }
+    # The meanwhile bulk adds: each wholly visible if it succeeded, wholly invisible if not.
+    for values, outcome in added:
+        seen = visible(stores, values)
+        assert seen == (set(values) if outcome == "added" else set()), outcome
+    # The faults really happened, at every call kind of these paths, and callers had to retry.
+    assert {"GetItem", "Query", "UpdateItem", "TransactWriteItems"} <= set(injector.by_operation())
+    assert injector.injected[("TransactWriteItems", ANSWER_LOST)] > 0  # the hard case
+    assert sum(a.failed_attempts for a in answers) > 0
+    assert any(a.replayed for a in answers)  # answered by an idempotent retry
+
+    report(
+        capsys,
+        f"32 callers, {len(answers)} transactions ({sum(a.failed_attempts for a in answers)}"
+        f" failed attempts retried, {sum(a.replayed for a in answers)} answered by replay,"
+        f" {len(issued_items)} codes issued); bulk adds meanwhile: "
+        + ", ".join(outcome for _, outcome in added),
+        injector,
+    )
+
+
+def test_given_lost_answers_without_a_transaction_id_then_every_issued_code_is_recorded_against_its_recipient(
+    stores: Stores, faulty: FaultyStores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without an idempotency key a lost answer cannot be replayed: the caller's retry is a new
+    request. The code the lost answer carried is still issued to the request's recipient only,
+    so it is findable and never handed to anyone else."""
+    the_pool = pool(shard_count=4)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 120, "BARE"), ACTOR)
+    injector = FaultInjector(SEED + 1, rate=0.2)
+    shared = faulty(injector)
+
+    def caller(index: int) -> list[tuple[str, str]]:
+        mine = shared.fresh()
+        answers = []
+        for number in range(2):
+            recipient = Recipient("crm.contact", f"r-{index:02d}-{number}")
+            deadline = time.monotonic() + PATIENCE_SECONDS
+            while True:
+                try:
+                    code = mine.codes.claim(the_pool, moment(), ACTOR, recipient)
+                    break
+                except StoreUnavailable:
+                    assert time.monotonic() < deadline
+            answers.append((recipient.identifier, code.value))
+        return answers
+
+    with ThreadPoolExecutor(CALLERS) as executor:
+        answers = [a for result in executor.map(caller, range(CALLERS)) for a in result]
+    injector.active = False
+
+    issued = {v: i for v, i in code_items(stores).items() if i["state"]["S"] == "ISSUED"}
+    answered = [value for _, value in answers]
+    recipients = {recipient for recipient, _ in answers}
+
+    assert len(set(answered)) == len(answered) == CALLERS * 2  # none handed out twice
+    for recipient, value in answers:  # each answer's code is recorded against its recipient
+        found = stores.codes.get("acme", value)
+        assert found is not None
+        assert found.issued_to == Recipient("crm.contact", recipient)
+    # Codes whose answer was lost are still recorded against the recipient that asked.
+    assert {item["issued_to_id"]["S"] for item in issued.values()} == recipients
+    assert set(answered) <= set(issued)
+    assert (
+        injector.injected[("UpdateItem", ANSWER_LOST)] + injector.injected[("UpdateItem", DROPPED)]
+        > 0
+    )
+
+    report(
+        capsys,
+        f"claims without a transactionId: {len(answered)} answered,"
+        f" {len(issued) - len(answered)} issued to their recipient with the answer lost",
+        injector,
+    )
+
+
+# ---------------------------------------------------------------------- bulk adds under faults
+
+
+@pytest.mark.parametrize(
+    ("size", "rounds"), [(40, 8), (STAGED, 6)], ids=["one transaction", f"staged {STAGED}"]
+)
+def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
+    stores: Stores,
+    faulty: FaultyStores,
+    capsys: pytest.CaptureFixture[str],
+    size: int,
+    rounds: int,
+) -> None:
+    existing = stores.codes.add("acme", {"spring": pool()}, new_codes("spring", 6, "OLD"), ACTOR)
+    injector = FaultInjector(SEED + size, rate=0.2)
+    writer = faulty(injector, BULK_WRITE_CONCURRENCY=1)  # one thread: the same faults every run
+    outcomes: Counter[str] = Counter()
+
+    for round_ in range(rounds):
+        # A pool per round keeps each listing to that round's codes.
+        the_pool = pool(pool_id=f"round{round_}", offer_id=100 + round_)
+        stores.catalog.put_pool(the_pool)
+        batch = new_codes(the_pool.pool_id, size, f"R{round_}-")
+        if round_ % 3 == 2:  # collides with codes already there: refused and rolled back
+            batch = batch[:-2] + [NewCode(the_pool.pool_id, c.value) for c in existing[:2]]
+        new_values = [c.value for c in batch if not c.value.startswith("OLD")]
+        named: list[str] = []
+        try:
+            writer.codes.add("acme", {the_pool.pool_id: the_pool}, batch, ACTOR)
+            outcome = "added"
+        except DuplicateValues as refused:
+            outcome = "refused"
+            named = refused.values
+        except StoreUnavailable:
+            outcome = "failed"
+        outcomes[outcome] += 1
+
+        # Readers through the faults see what fault-free readers see.
+        if outcome == "refused":  # exactly the values that exist, none of the new ones
+            assert named == sorted(c.value for c in existing[:2])
+        seen_under_faults = visible_through_faults(writer, new_values, the_pool.pool_id)
+        injector.active = False
+        seen = visible(stores, new_values, the_pool.pool_id)
+        if outcome == "added":
+            assert round_ % 3 != 2
+            assert seen == set(new_values)
+            assert stores.codes.existing_values("acme", new_values) == set(new_values)
+        else:
+            assert seen == set()
+        assert seen_under_faults == seen
+        injector.active = True
+
+    injector.active = False
+    assert outcomes["added"] > 0  # the faults did not simply stop every add
+    # Nothing half-published is left behind: every code is either live or an invisible stage.
+    for value, item in code_items(stores).items():
+        assert "staged_batch" in item or "avail_pk" in item or item["state"]["S"] != "AVAILABLE"
+        if "staged_batch" in item:
+            assert stores.codes.get("acme", value) is None
+    kinds = {"UpdateItem", "TransactWriteItems", "BatchGetItem", "GetItem"}
+    if size > 50:  # rollbacks of the refused staged adds, and their commits
+        kinds |= {"DeleteItem", "BatchWriteItem"}
+    assert kinds <= set(injector.by_operation())
+
+    report(capsys, f"bulk adds of {size} under faults: {dict(outcomes)}", injector)
+
+
+@pytest.mark.parametrize(
+    ("size", "point", "faults"),
+    [
+        (40, "TransactWriteItems:add", [DROPPED]),
+        (40, "TransactWriteItems:add", [THROTTLED, TIMED_OUT, REFUSED]),
+        (40, "UpdateItem", [DROPPED]),
+        (STAGED, "TransactWriteItems:stage", [DROPPED]),
+        (STAGED, "TransactWriteItems:publish", [DROPPED]),
+        (STAGED, "PutItem:commit", [THROTTLED, TIMED_OUT]),
+    ],
+    ids=[
+        "single transaction applied, answer dropped",
+        "single transaction refused thrice",
+        "id counter applied, answer dropped",
+        "stage applied, answer dropped",
+        "publish applied, answer dropped",
+        "commit throttled then timed out",
+    ],
+)
+def test_given_a_fault_botocore_retries_then_the_bulk_add_succeeds_and_every_code_is_visible(
+    stores: Stores, faulty: FaultyStores, size: int, point: str, faults: list[str]
+) -> None:
+    injector = FaultInjector(SEED, planned={point: list(faults)})
+    writer = faulty(injector, BULK_WRITE_CONCURRENCY=1)
+    batch = new_codes("spring", size, "RETRIED")
+
+    added = writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+
+    values = [code.value for code in batch]
+    assert sum(count for (at, _), count in injector.injected.items() if at == point) == len(faults)
+    assert [code.value for code in added] == values
+    assert visible(stores, values) == set(values)
+
+
+@pytest.mark.parametrize(
+    ("size", "point", "faults"),
+    [
+        (40, "TransactWriteItems:add", [ANSWER_LOST]),
+        (STAGED, "PutItem:commit", [ANSWER_LOST]),
+        (STAGED, "PutItem:commit", [DROPPED]),
+        (STAGED, "TransactWriteItems:publish", [REFUSED] * 4),
+    ],
+    ids=[
+        "single transaction applied, answer lost",
+        "commit applied, answer lost",
+        "commit applied, answer dropped, botocore retry refused",
+        "publishing unreachable after the commit",
+    ],
+)
+def test_given_the_decisive_write_landed_then_readers_see_every_code(
+    stores: Stores, faulty: FaultyStores, size: int, point: str, faults: list[str]
+) -> None:
+    """Whatever the writer was told, a committed add is wholly visible, never partly."""
+    injector = FaultInjector(SEED, planned={point: list(faults)})
+    writer = faulty(injector, BULK_WRITE_CONCURRENCY=1)
+    batch = new_codes("spring", size, "LANDED")
+
+    # What the writer is told is the subject of the next test.
+    with contextlib.suppress(StoreUnavailable, ConditionFailed):
+        writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+
+    values = [code.value for code in batch]
+    assert sum(injector.injected.values()) == len(faults)
+    assert visible(stores, values) == set(values)
+    assert not any("staged_batch" in item for item in code_items(stores).values())  # settled
+
+
+@pytest.mark.parametrize(
+    ("size", "point", "faults"),
+    [
+        (40, "TransactWriteItems:add", [ANSWER_LOST]),
+        (STAGED, "PutItem:commit", [ANSWER_LOST]),
+        (STAGED, "PutItem:commit", [DROPPED]),
+        (STAGED, "TransactWriteItems:publish", [REFUSED] * 4),
+    ],
+    ids=[
+        "single transaction applied, answer lost",
+        "commit applied, answer lost",
+        "commit applied, answer dropped, botocore retry refused",
+        "publishing unreachable after the commit",
+    ],
+)
+def test_given_the_decisive_write_landed_then_the_add_reports_success(
+    stores: Stores, faulty: FaultyStores, size: int, point: str, faults: list[str]
+) -> None:
+    injector = FaultInjector(SEED, planned={point: list(faults)}, tally=False)
+    writer = faulty(injector, BULK_WRITE_CONCURRENCY=1)
+    batch = new_codes("spring", size, "LANDED")
+
+    added = writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+
+    assert [code.value for code in added] == [code.value for code in batch]
+
+
+# ---------------------------------------------------------------------- a writer dying mid-add
+
+
+class WriterDied(Exception):
+    """The writer's process ended here (Lambda timeout, out of memory)."""
+
+
+def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visible_or_claimable(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
+    real_stage = CodeStore._stage_chunk
+    staged_chunks: list[int] = []
+
+    def stage_then_die(self: CodeStore, chunk: Any, stage: tuple[str, int]) -> Any:
+        if staged_chunks:  # dies once the first chunk is staged
+            raise WriterDied
+        staged_chunks.append(len(chunk))
+        return real_stage(self, chunk, stage)
+
+    monkeypatch.setattr(CodeStore, "_stage_chunk", stage_then_die)
+    batch = new_codes("spring", STAGED, "DEAD")
+    values = [code.value for code in batch]
+
+    with pytest.raises(WriterDied):
+        writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+    monkeypatch.setattr(CodeStore, "_stage_chunk", real_stage)
+
+    staged = {v for v, item in code_items(stores).items() if "staged_batch" in item}
+    assert 0 < len(staged) == sum(staged_chunks) < STAGED  # the writer died part-way
+    assert visible(stores, values) == set()
+    assert all(stores.codes.get_by_number("acme", n) is None for n in range(1, STAGED + 1))
+    with pytest.raises(NoCodeAvailable):
+        stores.codes.claim(pool(), moment(), ACTOR)
+    # The staged values stay taken until the stage expires; then a new add of them succeeds.
+    assert stores.codes.existing_values("acme", values) == staged
+    assert set(values[:40]) <= staged
+    with pytest.raises(DuplicateValues):
+        stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
+    expiry = stores.settings.staged_write_expiry_seconds
+    later = SimpleNamespace(time=lambda: time.time() + expiry + 1)
+    monkeypatch.setattr(codes_module, "time", later)
+    stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
+    assert visible(stores, values) == set(values[:40])
+
+
+@pytest.mark.parametrize("published_chunks", [0, 1], ids=lambda n: f"{n} of 2 published")
+def test_given_the_writer_dies_after_the_commit_then_readers_finish_publishing_every_code(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch, published_chunks: int
+) -> None:
+    writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
+    real_settle = CodeStore._settle_chunk
+    settled: list[int] = []
+
+    def publish_then_die(self: CodeStore, keys: Any, batch_id: str, publish: bool) -> None:
+        if publish and len(settled) == published_chunks:
+            raise WriterDied
+        settled.append(len(keys))
+        real_settle(self, keys, batch_id, publish)
+
+    monkeypatch.setattr(CodeStore, "_settle_chunk", publish_then_die)
+    batch = new_codes("spring", STAGED, "HALF")
+    values = [code.value for code in batch]
+
+    with pytest.raises(WriterDied):
+        writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+    monkeypatch.setattr(CodeStore, "_settle_chunk", real_settle)
+
+    before = code_items(stores)
+    assert sum(1 for item in before.values() if "staged_batch" in item) == STAGED - sum(settled)
+    assert sum(1 for item in before.values() if "avail_pk" in item) == sum(settled)
+    # One reader by value sees a still-staged code, and the listing sees all of them.
+    still_staged = next(v for v, item in before.items() if "staged_batch" in item)
+    assert stores.codes.get("acme", still_staged) is not None
+    assert visible(stores, values) == set(values)
+    after = code_items(stores)
+    assert not any("staged_batch" in item for item in after.values())
+    assert all("avail_pk" in after[value] for value in values)  # every one claimable again

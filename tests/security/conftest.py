@@ -1,0 +1,28 @@
+"""The security tests share one seeded table per module (tests/security/world.py)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import promo.services
+from tests.security.world import World, build_world
+from tests.support.deployment import cold_start
+from tests.support.tables import create_table
+
+
+@pytest.fixture(scope="module")
+def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
+    """Both tenants in a fresh DynamoDB Local table, shared by a module's tests. Every test
+    checks that it changed nothing (or only what it means to), so they cannot disturb each
+    other; seeding once keeps the folder fast (scrypt hashes, table creation)."""
+    name = create_table(local_client)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TABLE_NAME", name)
+        patch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
+        # Credentials are read afresh on every call, so revocations show at once.
+        patch.setenv("CONFIG_CACHE_SECONDS", "0")
+        cold_start()
+        yield build_world(promo.services.services(), name)
+        cold_start()
+    local_client.delete_table(TableName=name)
