@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from promo.domain.errors import InvalidRequest
 
-_STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 _MAESTRA = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 _ISO_8601 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})$"
@@ -35,7 +34,9 @@ def to_stored(moment: datetime) -> str:
 
 
 def from_stored(text: str) -> datetime:
-    return datetime.strptime(text, _STORED).replace(tzinfo=UTC)
+    # fromisoformat reads the stored form (``Z`` included) in C; strptime costs ~10x more and
+    # runs three times per code read.
+    return datetime.fromisoformat(text)
 
 
 def _build(groups: tuple[str | None, ...], location: str) -> datetime:
