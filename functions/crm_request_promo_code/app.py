@@ -12,8 +12,15 @@ from promo.domain import clock
 def handler(
     request: crm.RequestPromoCode, caller: crm.CrmCaller, svc: services.Services
 ) -> dict[str, Any]:
-    pool = crm.campaign_pool(svc, caller, request.promotion_campaign_identifier)
-    code = services.claim_code(
-        svc, pool, clock.now(), caller.actor, request.recipient(), caller.unit
+    field, value = request.promotion_campaign_identifier.named()
+    pool, code = services.request_campaign_code(
+        svc,
+        caller.tenant_id,
+        crm.ALIAS_PROTOCOLS[field],
+        value,
+        clock.now(),
+        caller.actor,
+        request.recipient(),
+        caller.unit,
     )
     return crm.promo_code(code, pool, caller, request.fields_set)

@@ -2,15 +2,11 @@
 
 from promo import services
 from promo.codecs import synctv
-from promo.domain.errors import CodeNotFound
 
 
 @synctv.endpoint(synctv.ShowRequest, synctv.admin)
 def handler(
     request: synctv.ShowRequest, caller: synctv.SyncTvCaller, svc: services.Services
 ) -> synctv.Reply:
-    pool = services.find_pool(svc, caller.tenant_id, "synctv", str(request.offer_id))
-    code = svc.codes.get_by_number(caller.tenant_id, request.id)
-    if code is None or code.pool_id != pool.pool_id:  # another offer's code is not this offer's
-        raise CodeNotFound
+    code = services.pool_code(svc, caller.tenant_id, "synctv", str(request.offer_id), request.id)
     return synctv.show(code, request.offer_id)

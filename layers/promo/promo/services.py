@@ -18,6 +18,7 @@ from promo.domain.errors import (
     NoCodeAvailable,
     NotAvailableForIssue,
     OutsideIssueWindow,
+    PoolClosed,
     PoolNotFound,
     PromoError,
     TransitionRefused,
@@ -139,6 +140,44 @@ def claim_code(
     if not pool.issue_window.contains(at):
         raise OutsideIssueWindow
     return svc.codes.claim(pool, at, actor, recipient, point_of_contact, receipt)
+
+
+def pool_code(svc: Services, tenant_id: str, protocol: str, alias: str, number: int) -> Code:
+    """The code with this integer id in the pool a protocol names; another pool's code is
+    not found, as an unknown one."""
+    pool = find_pool(svc, tenant_id, protocol, alias)
+    code = svc.codes.get_by_number(tenant_id, number)
+    if code is None or code.pool_id != pool.pool_id:
+        raise CodeNotFound
+    return code
+
+
+def request_campaign_code(
+    svc: Services,
+    tenant_id: str,
+    protocol: str,
+    alias: str,
+    at: datetime,
+    actor: str,
+    recipient: Recipient | None = None,
+    point_of_contact: PointOfContact | None = None,
+) -> tuple[Pool, Code]:
+    """Issue a code of the campaign a CRM.COM alias names, if it gives codes on request."""
+    pool = find_pool(svc, tenant_id, protocol, alias)
+    campaign = pool.aliases.crm_campaign
+    if campaign is None or not campaign.gives_codes_on_request:
+        raise PoolClosed(
+            f"Promotion campaign {alias!r} is "
+            + (
+                f"{campaign.state}, of type {campaign.type}, distributed "
+                f"{campaign.distribution_method}"
+                if campaign
+                else "not a promotion campaign"
+            )
+            + ": only POSTED promotion campaigns of type DISCOUNT_PROMOTION with distribution "
+            "method UPON_REQUEST provide promo codes."
+        )
+    return pool, claim_code(svc, pool, at, actor, recipient, point_of_contact)
 
 
 def pool_codes(

@@ -12,7 +12,7 @@ from functools import cache
 
 from promo.auth.secrets import hash_password, new_token, verify_password
 from promo.domain import clock
-from promo.domain.errors import AuthenticationFailed, Forbidden, InvalidRequest
+from promo.domain.errors import AuthenticationFailed, DeviceNotFound, Forbidden, InvalidRequest
 from promo.http import HttpRequest
 from promo.store.credentials import CredentialStore, Session
 
@@ -23,13 +23,6 @@ USER_KIND = "synctv-user"
 # new_token() makes 43 characters; anything much longer is not ours and is not looked up.
 _MAX_TOKEN = 256
 _MAX_DEVICE = 256
-
-
-class UnknownDevice(AuthenticationFailed):
-    """``device`` names no device registered for a tenant (SyncTV's RECORD_NOT_FOUND)."""
-
-    def __init__(self, message: str = "Device not found.") -> None:
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +82,7 @@ def session_or_device(credentials: CredentialStore, request: HttpRequest) -> Syn
         raise InvalidRequest("device: required when there is no cookie session.", "device")
     tenant_id = credentials.device_tenant(device) if len(device) <= _MAX_DEVICE else None
     if tenant_id is None:
-        raise UnknownDevice
+        raise DeviceNotFound
     return SyncTvCaller(tenant_id, device=device)
 
 

@@ -23,7 +23,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from promo import services as domain
 from promo.auth.crm import CrmCaller, authenticate
 from promo.codecs import json as json_codec
 from promo.codecs.errors import ErrorTable
@@ -34,11 +33,12 @@ from promo.domain.errors import (
     MalformedRequest,
     NoCodeAvailable,
     OutsideIssueWindow,
+    PoolClosed,
     PoolNotFound,
     PromoError,
     StoreUnavailable,
 )
-from promo.domain.models import Code, CodeState, CrmCampaign, PointOfContact, Pool, Recipient
+from promo.domain.models import Code, CodeState, PointOfContact, Pool, Recipient
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
@@ -48,25 +48,6 @@ _JSON = "application/json; charset=utf-8"
 
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
 Secret = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
-
-
-class CampaignNotAllowed(PromoError):
-    """The campaign exists but may not hand out codes on request (request_promo_code's rule)."""
-
-    def __init__(self, campaign: CrmCampaign) -> None:
-        super().__init__(
-            f"Promotion campaign {campaign.name!r} is {campaign.state}, of type {campaign.type}, "
-            f"distributed {campaign.distribution_method}: only POSTED promotion campaigns of type "
-            "DISCOUNT_PROMOTION with distribution method UPON_REQUEST provide promo codes."
-        )
-
-
-def can_request_codes(campaign: CrmCampaign) -> bool:
-    return (campaign.state, campaign.type, campaign.distribution_method) == (
-        "POSTED",
-        "DISCOUNT_PROMOTION",
-        "UPON_REQUEST",
-    )
 
 
 # ---------------------------------------------------------------------- requests
@@ -258,19 +239,7 @@ class RequestPromoCode(_Model):
 
 # ---------------------------------------------------------------------- campaigns
 
-_ALIAS_PROTOCOLS = {"id": "crm-id", "name": "crm-name", "alternative_code": "crm-alternative-code"}
-
-
-def campaign_pool(svc: Services, caller: CrmCaller, identifier: CampaignIdentifier) -> Pool:
-    """The caller's pool the identifier names; CampaignNotAllowed unless it may give codes."""
-    field, value = identifier.named()
-    pool = domain.find_pool(svc, caller.tenant_id, _ALIAS_PROTOCOLS[field], value)
-    campaign = pool.aliases.crm_campaign
-    if campaign is None:  # found by a CRM alias, so never; kept for the type checker
-        raise PoolNotFound
-    if not can_request_codes(campaign):
-        raise CampaignNotAllowed(campaign)
-    return pool
+ALIAS_PROTOCOLS = {"id": "crm-id", "name": "crm-name", "alternative_code": "crm-alternative-code"}
 
 
 # ---------------------------------------------------------------------- rendering
@@ -394,7 +363,7 @@ ERRORS: ErrorTable[CrmStatus] = ErrorTable(
         MalformedRequest: CrmStatus("MALFORMED_REQUEST", "The request could not be read"),
         InvalidRequest: CrmStatus("INVALID_PARAMETER", "Invalid request parameters"),
         PoolNotFound: CrmStatus("PROMOTION_CAMPAIGN_NOT_FOUND", "Promotion campaign not found"),
-        CampaignNotAllowed: CrmStatus(
+        PoolClosed: CrmStatus(
             "PROMOTION_CAMPAIGN_NOT_ALLOWED", "Promotion campaign cannot provide promo codes"
         ),
         NoCodeAvailable: CrmStatus(
@@ -489,12 +458,11 @@ def endpoint[M: BaseModel](
 
 
 __all__ = [
-    "CampaignNotAllowed",
+    "ALIAS_PROTOCOLS",
     "CrmCaller",
     "LoginRequest",
     "ReleaseRequest",
     "RequestPromoCode",
-    "campaign_pool",
     "endpoint",
     "promo_code",
     "public_endpoint",

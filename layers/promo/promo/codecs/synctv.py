@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promo.auth.synctv import (
     SyncTvCaller,
-    UnknownDevice,
     Visitor,
     admin,
     expired_cookie,
@@ -34,6 +33,7 @@ from promo.domain.errors import (
     AuthenticationFailed,
     CodeNotFound,
     CodeSpaceExhausted,
+    DeviceNotFound,
     DuplicateValues,
     Forbidden,
     InvalidRequest,
@@ -254,7 +254,7 @@ ERRORS: ErrorTable[SyncTvError] = ErrorTable(
     {
         InvalidRequest: SyncTvError(400, -2),  # ARGUMENT_MISSING: missing or invalid argument
         MalformedRequest: SyncTvError(400, -2),
-        UnknownDevice: SyncTvError(400, -4),  # RECORD_NOT_FOUND, as for an unknown client key
+        DeviceNotFound: SyncTvError(400, -4),  # RECORD_NOT_FOUND, as for an unknown client key
         PoolNotFound: SyncTvError(400, -4, "Offer not found."),
         CodeNotFound: SyncTvError(400, -4),
         AuthenticationFailed: SyncTvError(400, -10),

@@ -30,6 +30,13 @@ class AuthenticationFailed(PromoError):
         super().__init__(message)
 
 
+class DeviceNotFound(AuthenticationFailed):
+    """A device id that names no device registered for a tenant (SyncTV validate)."""
+
+    def __init__(self, message: str = "Device not found.") -> None:
+        super().__init__(message)
+
+
 class Forbidden(PromoError):
     """Authenticated, but the credential may not do this (e.g. a session without admin rights)."""
 
@@ -52,6 +59,11 @@ class CodesNotFound(PromoError):
 class PoolNotFound(PromoError):
     def __init__(self, message: str = "Promo code pool not found.") -> None:
         super().__init__(message)
+
+
+class PoolClosed(PromoError):
+    """The pool exists but does not hand out codes on request (a CRM.COM campaign that is not
+    a posted discount promotion distributed upon request)."""
 
 
 class NoCodeAvailable(PromoError):

@@ -71,6 +71,15 @@ class CrmCampaign:
     long_description: str | None = None
     short_description: str | None = None
 
+    @property
+    def gives_codes_on_request(self) -> bool:
+        """Only POSTED discount promotions distributed UPON_REQUEST answer request_promo_code."""
+        return (self.state, self.type, self.distribution_method) == (
+            "POSTED",
+            "DISCOUNT_PROMOTION",
+            "UPON_REQUEST",
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PoolAliases:
