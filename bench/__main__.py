@@ -531,8 +531,10 @@ def main() -> int:
     started = time.perf_counter()
     server = start()
     try:
-        svc = seed()
-        client = svc.codes._table.client  # the handlers' own client, so its events count
+        seed()
+        from promo.store.client import dynamodb
+
+        client = dynamodb()  # the handlers' own client, so its events count
         requests = Requests(client)
         results: dict[str, Result] = {}
         with quiet_stdout():

@@ -42,10 +42,8 @@ class Route:
         return None if found is None else found.groupdict()
 
 
-def _functions_triggered_by(
-    event_type: str, template: Path
-) -> list[tuple[str, dict[str, Any], Route]]:
-    """(function, event properties, route skeleton) for each event of that type."""
+def _functions_triggered_by(event_type: str, template: Path) -> list[tuple[dict[str, Any], Route]]:
+    """(event properties, route skeleton) for each event of that type."""
     function_globals = load_template(template).get("Globals", {}).get("Function", {})
     found = []
     for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
@@ -54,7 +52,7 @@ def _functions_triggered_by(
         for event in properties.get("Events", {}).values():
             if event["Type"] == event_type:
                 route = Route(name, "", "", ROOT / properties["CodeUri"], handler)
-                found.append((name, event["Properties"], route))
+                found.append((event["Properties"], route))
     return found
 
 
@@ -62,14 +60,14 @@ def queue_consumers(template: Path = TEMPLATE) -> list[Route]:
     """Functions fed by an SQS queue (method "SQS", path the queue's logical id)."""
     return [
         replace(route, method="SQS", path=str(event["Queue"]["Fn::GetAtt"][0]))
-        for _, event, route in _functions_triggered_by("SQS", template)
+        for event, route in _functions_triggered_by("SQS", template)
     ]
 
 
 def routes(template: Path = TEMPLATE) -> list[Route]:
     found = [
         replace(route, method=event["Method"].upper(), path=event["Path"])
-        for _, event, route in _functions_triggered_by("HttpApi", template)
+        for event, route in _functions_triggered_by("HttpApi", template)
     ]
     # Literal segments win over parameters, as in API Gateway.
     return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))

@@ -65,9 +65,3 @@ def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, An
     if properties.get("GlobalSecondaryIndexes"):
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
     return request
-
-
-def ttl_attribute(path: Path = TEMPLATE) -> str:
-    tables = resources_of_type("AWS::DynamoDB::Table", path)
-    properties = next(iter(tables.values()))["Properties"]
-    return str(properties["TimeToLiveSpecification"]["AttributeName"])

@@ -74,3 +74,35 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
         stores.codes.claim(the_pool, moment(), ACTOR)
 
     assert counter.calls == Counter({"Query": 8})  # two ranges of each of the four shards
+
+
+def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: Stores) -> None:
+    from promo.domain.models import Window
+    from promo.services import Services, Step, perform_step
+    from promo.store.credentials import CredentialStore
+
+    the_pool = pool()
+    stores.catalog.put_pool(the_pool)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 1), ACTOR)
+    svc = Services(stores.codes, stores.catalog, CredentialStore(stores.table, stores.settings))
+    step = Step(
+        "by-value-create",
+        "acme",
+        "maestra",
+        "CODE00000",
+        "spring-ext",
+        Window(),
+        moment(),
+        ACTOR,
+        None,
+        None,
+        None,
+    )
+    stores.catalog.find_pool("acme", "maestra", "spring-ext")  # warm: pool and alias cached
+    stores.catalog.get_pool("acme", "spring")
+
+    with RequestCounter(stores) as counter:
+        outcome = perform_step(svc, step)
+
+    assert outcome.refusal is None
+    assert dict(counter.calls) == {"GetItem": 1, "UpdateItem": 1}

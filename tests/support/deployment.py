@@ -70,8 +70,4 @@ def json_body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-def read_event_body(event: dict[str, Any]) -> Any:
-    return json.loads(event["body"])
-
-
 __all__ = ["cold_start", "event", "fixture", "invoke", "json_body", "post_json"]

@@ -40,7 +40,7 @@ ACME_TOKEN = MewsToken("acme-client-token", "acme-access-token-0123456789")
 GLOBEX_TOKEN = MewsToken("globex-client-token", "globex-access-token-0123456789")
 
 
-def mews_pool(tenant_id: str, pool_id: str, voucher: str) -> Pool:
+def mews_pool(tenant_id: str, pool_id: str, voucher: str, offer_id: int) -> Pool:
     return Pool(
         tenant_id,
         pool_id,
@@ -48,7 +48,7 @@ def mews_pool(tenant_id: str, pool_id: str, voucher: str) -> Pool:
         aliases=PoolAliases(
             mews_voucher_id=UUID(voucher),
             maestra_external_id=f"{pool_id}-ext",
-            synctv_offer_id=abs(hash(pool_id)) % 10_000,
+            synctv_offer_id=offer_id,
         ),
     )
 
@@ -58,8 +58,8 @@ def seed_mews(stores: Stores) -> CredentialStore:
     stores.catalog.put_tenant(tenant("acme"))
     stores.catalog.put_tenant(tenant("globex"))
     for index, voucher in enumerate((*ADD_VOUCHERS, GET_ALL_VOUCHER)):
-        stores.catalog.put_pool(mews_pool("acme", f"acme-{index}", voucher))
-    stores.catalog.put_pool(mews_pool("globex", "globex-0", GLOBEX_VOUCHER))
+        stores.catalog.put_pool(mews_pool("acme", f"acme-{index}", voucher, 100 + index))
+    stores.catalog.put_pool(mews_pool("globex", "globex-0", GLOBEX_VOUCHER, 200))
     both = {ACME_ENTERPRISE: "acme", GLOBEX_ENTERPRISE: "globex"}
     for token, enterprises, portfolio, name in (
         (SPEC_TOKEN, both, True, "portfolio"),

@@ -363,12 +363,13 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
             return _create_issued(svc, step, pool)
         if existing.pool_id != pool.pool_id:
             raise NotAvailableForIssue(code=existing)
-    return _issue_existing(svc, step)
+        return _issue_existing(svc, step, existing)
+    return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))
 
 
-def _issue_existing(svc: Services, step: Step) -> Code:
+def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:
+    """Issue ``code`` (as just read; None if it does not exist) by its value."""
     assert step.value is not None
-    code = svc.codes.get(step.tenant_id, step.value)
     if code is None:
         raise CodeNotFound
     code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
@@ -400,4 +401,4 @@ def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:
             receipt=step.receipt,
         )
     except DuplicateValues:  # created meanwhile by another request: issue that one
-        return _issue_existing(svc, step)
+        return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))

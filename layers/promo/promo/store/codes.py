@@ -874,7 +874,7 @@ class _CandidatePage:
 
     def __init__(self) -> None:
         self.queue: deque[Item] = deque()
-        self._handed: deque[str] = deque()
+        self._remembered: deque[str] = deque()
         self._seen: set[str] = set()
 
     def offer(self, page: list[Item]) -> None:
@@ -882,10 +882,10 @@ class _CandidatePage:
             pk = key["pk"]["S"]
             if pk not in self._seen:
                 self._seen.add(pk)
-                self._handed.append(pk)
+                self._remembered.append(pk)
                 self.queue.append(key)
-        while len(self._handed) > self._REMEMBERED:
-            self._seen.discard(self._handed.popleft())
+        while len(self._remembered) > self._REMEMBERED:
+            self._seen.discard(self._remembered.popleft())
 
     def take(self) -> Item | None:
         return self.queue.popleft() if self.queue else None
