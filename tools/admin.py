@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from promo.auth.secrets import new_token, token_digest
 from promo.domain import clock
@@ -44,11 +44,32 @@ def ensure_table(table_name: str) -> bool:
     from promo.store.client import dynamodb
 
     client = dynamodb()
+    wanted = create_table_request(table_name)
     if table_name in client.list_tables().get("TableNames", []):
+        existing = client.describe_table(TableName=table_name)["Table"]
+        if _index_layout(existing.get("GlobalSecondaryIndexes", [])) != _index_layout(
+            wanted.get("GlobalSecondaryIndexes", [])
+        ):
+            raise SystemExit(
+                f"Table {table_name} has the indexes of an older template.yaml. Start from an"
+                " empty database (make run FRESH=1) or migrate the table."
+            )
         return False
-    client.create_table(**create_table_request(table_name))
+    client.create_table(**wanted)
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
     return True
+
+
+def _index_layout(indexes: list[Any]) -> dict[str, Any]:
+    """What of each index the code relies on: its keys and the attributes it projects."""
+    return {
+        index["IndexName"]: (
+            sorted((key["AttributeName"], key["KeyType"]) for key in index["KeySchema"]),
+            index["Projection"]["ProjectionType"],
+            sorted(index["Projection"].get("NonKeyAttributes", [])),
+        )
+        for index in indexes
+    }
 
 
 def apply_config(path: Path, svc: Services) -> config_file.ApplyReport:

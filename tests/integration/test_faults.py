@@ -18,9 +18,8 @@ botocore's own retries absorb many of these; the counts below are of faults inje
 botocore, the store or the caller's retry recovered from them. The invariants: no code issued
 twice, no code lost, no bulk add half-visible.
 
-A bulk add whose decisive write landed but whose answer was lost (or whose publishing failed
-after the commit) reports success: the targeted tests pin that down, and the randomised ones
-strike those points too.
+A bulk add whose decisive write (the commit record) landed but whose answer was lost reports
+success: the targeted tests pin that down, and the randomised ones strike that point too.
 """
 
 import contextlib
@@ -51,7 +50,7 @@ from botocore.retries import standard
 
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, NoCodeAvailable, StoreUnavailable
-from promo.domain.models import NewCode, Receipt, Recipient, Window
+from promo.domain.models import CodeState, NewCode, Receipt, Recipient, Window
 from promo.services import Services, Step, StepOutcome, perform_step
 from promo.store import codes as codes_module
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
@@ -68,7 +67,7 @@ SEED = 20250909
 CALLERS = 32
 TRANSACTIONS_PER_CALLER = 6
 POOL_SIZE = 160
-# A bulk add this large is staged (more than 50 codes), and published in two transactions.
+# A bulk add this large is staged (more than 50 codes) in two transactions, then committed.
 STAGED = 120
 # Every caller gives up (and the test fails) if a transaction gets no answer in this long.
 PATIENCE_SECONDS = 45.0
@@ -112,10 +111,6 @@ def call_point(operation: str, body: dict[str, Any]) -> str:
         return "PutItem:commit"
     if operation == "TransactWriteItems":
         actions = body.get("TransactItems", [])
-        if any(
-            "staged_avail_pk" in a.get("Update", {}).get("UpdateExpression", "") for a in actions
-        ):
-            return "TransactWriteItems:publish"
         puts = [action["Put"]["Item"] for action in actions if "Put" in action]
         if puts and len(puts) == len(actions) and all(p["sk"]["S"] in ("CODE", "ID") for p in puts):
             staged = any("staged_batch" in put for put in puts)
@@ -348,6 +343,24 @@ def visible_through_faults(stores: Stores, values: list[str], pool_id: str) -> s
         found = patiently(partial(stores.codes.get, "acme", value))
         assert (found is not None) == (value in listed)  # the two read paths agree
     return listed & set(values)
+
+
+def batch_outcomes(stores: Stores) -> dict[str, str]:
+    """Every bulk add's record: batch id → COMMITTED or ABORTED."""
+    return {
+        i["pk"]["S"].rsplit("#", 1)[1]: i["outcome"]["S"]
+        for i in all_items(stores)
+        if i["sk"]["S"] == "BATCH"
+    }
+
+
+def claim_all(stores: Stores, count: int) -> set[str]:
+    """Claim ``count`` codes of the spring pool, then check it is empty; the values claimed."""
+    claimed = {stores.codes.claim(pool(), moment(), ACTOR).value for _ in range(count)}
+    assert len(claimed) == count
+    with pytest.raises(NoCodeAvailable):
+        stores.codes.claim(pool(), moment(), ACTOR)
+    return claimed
 
 
 def patiently[T](read: Callable[[], T]) -> T:
@@ -631,11 +644,12 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
 
     injector.active = False
     assert outcomes["added"] > 0  # the faults did not simply stop every add
-    # Nothing half-published is left behind: every code is either live or an invisible stage.
+    # Every staged code left behind is visible exactly when its batch's record says committed.
+    outcomes_of = batch_outcomes(stores)
     for value, item in code_items(stores).items():
-        assert "staged_batch" in item or "avail_pk" in item or item["state"]["S"] != "AVAILABLE"
         if "staged_batch" in item:
-            assert stores.codes.get("acme", value) is None
+            committed = outcomes_of.get(item["staged_batch"]["S"]) == "COMMITTED"
+            assert (stores.codes.get("acme", value) is not None) == committed
     kinds = {"UpdateItem", "TransactWriteItems", "BatchGetItem", "GetItem"}
     if size > 50:  # rollbacks of the refused staged adds, and their commits
         kinds |= {"DeleteItem", "BatchWriteItem"}
@@ -651,7 +665,7 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
         (40, "TransactWriteItems:add", [THROTTLED, TIMED_OUT, REFUSED]),
         (40, "UpdateItem", [DROPPED]),
         (STAGED, "TransactWriteItems:stage", [DROPPED]),
-        (STAGED, "TransactWriteItems:publish", [DROPPED]),
+        (STAGED, "BatchWriteItem", [DROPPED]),
         (STAGED, "PutItem:commit", [THROTTLED, TIMED_OUT]),
     ],
     ids=[
@@ -659,7 +673,7 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
         "single transaction refused thrice",
         "id counter applied, answer dropped",
         "stage applied, answer dropped",
-        "publish applied, answer dropped",
+        "id pointers applied, answer dropped",
         "commit throttled then timed out",
     ],
 )
@@ -684,13 +698,11 @@ def test_given_a_fault_botocore_retries_then_the_bulk_add_succeeds_and_every_cod
         (40, "TransactWriteItems:add", [ANSWER_LOST]),
         (STAGED, "PutItem:commit", [ANSWER_LOST]),
         (STAGED, "PutItem:commit", [DROPPED]),
-        (STAGED, "TransactWriteItems:publish", [REFUSED] * 4),
     ],
     ids=[
         "single transaction applied, answer lost",
         "commit applied, answer lost",
         "commit applied, answer dropped, botocore retry refused",
-        "publishing unreachable after the commit",
     ],
 )
 def test_given_the_decisive_write_landed_then_readers_see_every_code(
@@ -708,7 +720,7 @@ def test_given_the_decisive_write_landed_then_readers_see_every_code(
     values = [code.value for code in batch]
     assert sum(injector.injected.values()) == len(faults)
     assert visible(stores, values) == set(values)
-    assert not any("staged_batch" in item for item in code_items(stores).values())  # settled
+    assert claim_all(stores, len(values)) == set(values)
 
 
 @pytest.mark.parametrize(
@@ -717,13 +729,11 @@ def test_given_the_decisive_write_landed_then_readers_see_every_code(
         (40, "TransactWriteItems:add", [ANSWER_LOST]),
         (STAGED, "PutItem:commit", [ANSWER_LOST]),
         (STAGED, "PutItem:commit", [DROPPED]),
-        (STAGED, "TransactWriteItems:publish", [REFUSED] * 4),
     ],
     ids=[
         "single transaction applied, answer lost",
         "commit applied, answer lost",
         "commit applied, answer dropped, botocore retry refused",
-        "publishing unreachable after the commit",
     ],
 )
 def test_given_the_decisive_write_landed_then_the_add_reports_success(
@@ -784,35 +794,58 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
     assert visible(stores, values) == set(values[:40])
 
 
-@pytest.mark.parametrize("published_chunks", [0, 1], ids=lambda n: f"{n} of 2 published")
-def test_given_the_writer_dies_after_the_commit_then_readers_finish_publishing_every_code(
-    stores: Stores, monkeypatch: pytest.MonkeyPatch, published_chunks: int
+def test_given_the_writer_dies_right_after_the_commit_then_every_code_is_live_in_every_path(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
-    real_settle = CodeStore._settle_chunk
-    settled: list[int] = []
+    real_commit = CodeStore._commit
 
-    def publish_then_die(self: CodeStore, keys: Any, batch_id: str, publish: bool) -> None:
-        if publish and len(settled) == published_chunks:
-            raise WriterDied
-        settled.append(len(keys))
-        real_settle(self, keys, batch_id, publish)
+    def commit_then_die(self: CodeStore, *args: Any) -> bool:
+        real_commit(self, *args)
+        raise WriterDied
 
-    monkeypatch.setattr(CodeStore, "_settle_chunk", publish_then_die)
-    batch = new_codes("spring", STAGED, "HALF")
+    monkeypatch.setattr(CodeStore, "_commit", commit_then_die)
+    batch = new_codes("spring", STAGED, "COMMITTED")
     values = [code.value for code in batch]
 
     with pytest.raises(WriterDied):
         writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
-    monkeypatch.setattr(CodeStore, "_settle_chunk", real_settle)
+    monkeypatch.setattr(CodeStore, "_commit", real_commit)
 
-    before = code_items(stores)
-    assert sum(1 for item in before.values() if "staged_batch" in item) == STAGED - sum(settled)
-    assert sum(1 for item in before.values() if "avail_pk" in item) == sum(settled)
-    # One reader by value sees a still-staged code, and the listing sees all of them.
-    still_staged = next(v for v, item in before.items() if "staged_batch" in item)
-    assert stores.codes.get("acme", still_staged) is not None
+    # Nothing is left to publish: the commit record alone made every staged code real.
+    assert all("staged_batch" in item for item in code_items(stores).values())
     assert visible(stores, values) == set(values)
-    after = code_items(stores)
-    assert not any("staged_batch" in item for item in after.values())
-    assert all("avail_pk" in after[value] for value in values)  # every one claimable again
+    first = stores.codes.get("acme", values[0])
+    assert first is not None
+    assert stores.codes.get_by_number("acme", first.number) == first
+    issued = stores.codes.issue("acme", values[0], moment(), ACTOR)
+    redeemed = stores.codes.redeem("acme", values[1], moment(), ACTOR)
+    assert (issued.state, redeemed.state) == (CodeState.ISSUED, CodeState.USED)
+    second = stores.codes.get("acme", values[2])
+    assert second is not None
+    stores.codes.delete("acme", [second.uuid], ACTOR)
+    assert claim_all(stores, STAGED - 3) == set(values[3:])
+    # Each code's first change dropped its staging marker.
+    assert not any("staged_batch" in item for item in code_items(stores).values())
+
+
+def test_given_a_reader_aborted_an_expired_stage_then_a_late_commit_loses_and_nothing_is_visible(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
+    real_commit = CodeStore._commit
+
+    def aborted_first(self: CodeStore, tenant_id: str, batch_id: str, *args: Any) -> bool:
+        stores.codes._abort(tenant_id, batch_id)  # a reader that met the stage past its expiry
+        return real_commit(self, tenant_id, batch_id, *args)
+
+    monkeypatch.setattr(CodeStore, "_commit", aborted_first)
+    batch = new_codes("spring", STAGED, "LATE")
+    values = [code.value for code in batch]
+
+    with pytest.raises(StoreUnavailable):
+        writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
+
+    assert visible(stores, values) == set()
+    assert stores.codes.existing_values("acme", values) == set()  # rolled back
+    assert set(batch_outcomes(stores).values()) == {"ABORTED"}

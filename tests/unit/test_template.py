@@ -30,10 +30,11 @@ def test_index_projections_keep_claims_off_the_listing_index() -> None:
 
     assert set(indexes) == {"available", "listing"}
     assert indexes["listing"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
-    # Projected attributes never change while a code is available: a claim removes the entry.
+    # Projected attributes never change while a code is available: every change of a code
+    # (the first one also drops a bulk add's staging marker) removes its entry.
     assert indexes["available"]["Projection"] == {
         "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": ["valid_from", "valid_until"],
+        "NonKeyAttributes": ["valid_from", "valid_until", "staged_batch", "staged_until"],
     }
 
 

@@ -5,6 +5,7 @@ rules of ``promo.domain.lifecycle``); nothing here reads a code and then writes 
 of that read.
 """
 
+import contextlib
 import heapq
 import random
 import threading
@@ -53,6 +54,7 @@ from promo.store.items import (
     window_attributes,
 )
 from promo.store.table import (
+    BATCH_WRITE_LIMIT,
     TRANSACTION_LIMIT,
     ConditionFailed,
     Table,
@@ -66,6 +68,10 @@ _RECEIPT_SECONDS = 7 * 24 * 3600
 # Claims this far in the past read the index at their own time instead of using the cache.
 _BACKDATED = timedelta(minutes=1)
 _NOT_STAGED = "attribute_not_exists(staged_batch)"
+_STAGE_ATTRIBUTES = "staged_batch, staged_until"
+_COMMITTED, _ABORTED = "COMMITTED", "ABORTED"
+# Final batch outcomes remembered per function instance; each is read once, then never changes.
+_REMEMBERED_OUTCOMES = 10_000
 _NEW_ITEM = "attribute_not_exists(pk)"
 _AVAILABLE_ATTRIBUTES = "avail_pk, avail_sk"
 
@@ -77,6 +83,7 @@ class CodeStore:
         self._layout = keys.TableLayout()
         self._candidates: dict[tuple[str, str], _CandidatePage] = {}
         self._candidates_lock = threading.Lock()
+        self._outcomes: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ adding codes
 
@@ -85,8 +92,8 @@ class CodeStore:
     ) -> list[Code]:
         """Add codes atomically: all of them, or none and every conflicting value named.
 
-        Up to 50 codes go in one DynamoDB transaction. Larger batches are staged invisibly, then
-        made visible by one commit record (see docs/architecture.md, "Bulk add").
+        Up to 50 codes go in one DynamoDB transaction. Larger batches are staged, then made
+        visible all at once by one commit record (see docs/architecture.md, "Bulk add").
         """
         repeated = [v for v, times in Counter(c.value for c in new_codes).items() if times > 1]
         if repeated:
@@ -211,18 +218,6 @@ class CodeStore:
         """One transaction; raises DuplicateValues naming every value already present."""
         actions: list[Item] = []
         for code_item, pointer in codes_items:
-            if not with_pointers:
-                actions.append(
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": code_item if stage is None else _staged(code_item, *stage),
-                            "ConditionExpression": _NEW_ITEM,
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    }
-                )
-                continue
             actions.append(
                 {
                     "Put": {
@@ -233,15 +228,16 @@ class CodeStore:
                     }
                 }
             )
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": pointer,
-                        "ConditionExpression": _NEW_ITEM,
+            if with_pointers:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": pointer,
+                            "ConditionExpression": _NEW_ITEM,
+                        }
                     }
-                }
-            )
+                )
         for _ in range(2):
             try:
                 self._table.transact(actions)
@@ -263,7 +259,7 @@ class CodeStore:
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
             existing = reason.get("Item")
-            if existing is not None and self._clear_if_abandoned(existing):
+            if existing is not None and self._clear_if_abandoned(existing["tenant"]["S"], existing):
                 cleared = True
             else:
                 duplicates.append(action["Put"]["Item"]["value"]["S"])
@@ -277,23 +273,21 @@ class CodeStore:
 
         batch_id = uuid.uuid4().hex
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
+        pointers = [pointer for _, pointer in codes_items]
         # Staged codes fill whole transactions; their id pointers need no condition (numbers
-        # come from the counter) and go in cheaper batch writes, all before the commit point.
-        chunks = [
-            codes_items[i : i + TRANSACTION_LIMIT]
-            for i in range(0, len(codes_items), TRANSACTION_LIMIT)
-        ]
+        # come from the counter) and go in cheaper batch writes alongside, all before the commit.
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            outcomes = list(
-                pool.map(lambda chunk: self._stage_chunk(chunk, (batch_id, deadline)), chunks)
-            )
+            futures = [
+                pool.submit(self._stage_chunk, chunk, (batch_id, deadline))
+                for chunk in _chunked(codes_items, TRANSACTION_LIMIT)
+            ]
+            futures += [
+                pool.submit(self._put_pointers, chunk)
+                for chunk in _chunked(pointers, BATCH_WRITE_LIMIT)
+            ]
+            outcomes = [future.result() for future in futures]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
-        if not failed:
-            try:
-                self._table.batch_put([pointer for _, pointer in codes_items])
-            except StoreUnavailable as unavailable:
-                failed.append(unavailable)
         if failed or time.time() >= deadline:
             self._unstage(codes_items, batch_id)
             if duplicates:
@@ -302,25 +296,14 @@ class CodeStore:
         if not self._commit(tenant_id, batch_id, len(codes_items), now, actor):
             self._unstage(codes_items, batch_id)
             raise StoreUnavailable("Adding codes failed; nothing was written.")
-        code_keys = [_key_of(item) for item, _ in codes_items]
-        try:
-            with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-                list(
-                    pool.map(
-                        lambda chunk: self._settle_chunk(chunk, batch_id, publish=True),
-                        _chunked(code_keys, TRANSACTION_LIMIT),
-                    )
-                )
-        except (StoreUnavailable, TransactionCancelled):
-            # Committed: the codes exist. Readers publish whatever this writer could not.
-            observability.count("UnpublishedBatches")
 
     def _commit(self, tenant_id: str, batch_id: str, count: int, now: datetime, actor: str) -> bool:
         """Write the batch's commit record: the point from which it exists. True if it did.
 
         When DynamoDB's answer is lost, an abort record under the same key settles the doubt:
         if it lands, the commit never will (both are conditional on the key being free); if it
-        does not, the commit had landed.
+        does not, the commit had landed. Readers that find the stage expired abort it the same
+        way, so a late commit and a reader's abort cannot both win.
         """
         record = {
             **keys.batch_key(tenant_id, batch_id),
@@ -330,29 +313,58 @@ class CodeStore:
         }
         try:
             self._table.put(
-                Item={**record, "outcome": s("COMMITTED")}, ConditionExpression=_NEW_ITEM
+                Item={**record, "outcome": s(_COMMITTED)}, ConditionExpression=_NEW_ITEM
             )
         except ConditionFailed:
-            return True  # a retry of our own commit found it: the batch id is ours alone
+            # Our own retried commit, or a reader's abort of a stage that outlived its expiry.
+            return self._outcome(tenant_id, batch_id, deadline=None) == _COMMITTED
         except StoreUnavailable:
             for _ in range(3):
                 try:
-                    self._table.put(
-                        Item={**record, "outcome": s("ABORTED")}, ConditionExpression=_NEW_ITEM
-                    )
-                except ConditionFailed:
-                    return self._outcome(tenant_id, batch_id) == "COMMITTED"
+                    return self._abort(tenant_id, batch_id) == _COMMITTED
                 except StoreUnavailable:
                     continue
-                return False
             raise
         return True
 
-    def _outcome(self, tenant_id: str, batch_id: str) -> str | None:
+    def _abort(self, tenant_id: str, batch_id: str) -> str:
+        """Write the batch's abort record unless it already has an outcome; the final outcome."""
+        record = {**keys.batch_key(tenant_id, batch_id), "outcome": s(_ABORTED)}
+        try:
+            self._table.put(Item=record, ConditionExpression=_NEW_ITEM)
+        except ConditionFailed:
+            return self._outcome(tenant_id, batch_id, deadline=None) or _COMMITTED
+        return _ABORTED
+
+    def _outcome(self, tenant_id: str, batch_id: str, deadline: int | None) -> str | None:
+        """COMMITTED, ABORTED, or None while the batch may still commit.
+
+        A stage past its ``deadline`` whose writer never decided is aborted here, so its codes
+        can be cleared. Final outcomes are remembered: they never change.
+        """
+        remembered = self._outcomes.get((tenant_id, batch_id))
+        if remembered is not None:
+            return remembered
         item = self._table.get(keys.batch_key(tenant_id, batch_id))
-        if item is None:
-            return None
-        return str(item.get("outcome", {"S": "COMMITTED"})["S"])
+        outcome = None if item is None else str(item.get("outcome", {"S": _COMMITTED})["S"])
+        if outcome is None and deadline is not None and deadline < time.time():
+            outcome = self._abort(tenant_id, batch_id)
+        if outcome is not None:
+            if len(self._outcomes) >= _REMEMBERED_OUTCOMES:
+                self._outcomes.clear()
+            self._outcomes[(tenant_id, batch_id)] = outcome
+        return outcome
+
+    def _stage_outcome(self, tenant_id: str, item: Item) -> str | None:
+        """The outcome of the batch that staged ``item``; COMMITTED for an item never staged."""
+        if "staged_batch" not in item:
+            return _COMMITTED
+        deadline = int(item["staged_until"]["N"])
+        return self._outcome(tenant_id, item["staged_batch"]["S"], deadline)
+
+    def _visible(self, item: Item) -> bool:
+        """Whether a code item exists for readers: not staged, or staged by a committed batch."""
+        return self._stage_outcome(item["tenant"]["S"], item) == _COMMITTED
 
     def _stage_chunk(
         self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
@@ -363,89 +375,38 @@ class CodeStore:
             return failure
         return None
 
+    def _put_pointers(self, pointers: Sequence[Item]) -> StoreUnavailable | None:
+        try:
+            self._table.batch_put(pointers)
+        except StoreUnavailable as failure:
+            return failure
+        return None
+
     def _unstage(self, codes_items: Sequence[tuple[Item, Item]], batch_id: str) -> None:
         """Roll back a staged batch: delete whatever of it was written."""
         code_keys = [_key_of(code_item) for code_item, _ in codes_items]
         for chunk in _chunked(code_keys, TRANSACTION_LIMIT):
-            self._settle_chunk(chunk, batch_id, publish=False)
+            try:
+                self._table.transact([self._delete_staged_action(key, batch_id) for key in chunk])
+            except TransactionCancelled:
+                # Some were never written, or a reader cleared them: delete one by one.
+                for key in chunk:
+                    self._delete_staged(key, batch_id)
         self._table.batch_delete([_key_of(pointer) for _, pointer in codes_items])
 
-    def _settle_chunk(self, code_keys: Sequence[Item], batch_id: str, publish: bool) -> None:
-        """Publish or delete up to 100 staged codes of one batch in one transaction.
+    def _delete_staged_action(self, key: Item, batch_id: str) -> Item:
+        return {"Delete": {"TableName": self._table.name, **_staged_by(key, batch_id)}}
 
-        If a reader already settled one of them the transaction is refused as a whole, and the
-        chunk is settled item by item instead.
-        """
-        action = self._publish_action if publish else self._delete_action
-        try:
-            self._table.transact([action(key, batch_id) for key in code_keys])
-        except TransactionCancelled:
-            for key in code_keys:
-                self._settle_one(key, batch_id, publish)
+    def _delete_staged(self, key: Item, batch_id: str) -> None:
+        with contextlib.suppress(ConditionFailed):  # already gone, or never staged by the batch
+            self._table.delete(**_staged_by(key, batch_id))
 
-    def _settle_one(self, key: Item, batch_id: str, publish: bool) -> None:
-        request = (self._publish_action if publish else self._delete_action)(key, batch_id)
-        operation, arguments = next(iter(request.items()))
-        arguments = {k: v for k, v in arguments.items() if k != "TableName"}
-        try:
-            if operation == "Update":
-                self._table.update(**arguments)
-            else:
-                self._table.delete(**arguments)
-        except ConditionFailed:
-            pass  # already settled, or never written by this batch
-
-    def _publish_action(self, key: Item, batch_id: str) -> Item:
-        """Make a staged code of a committed batch visible and claimable."""
-        return {
-            "Update": {
-                "TableName": self._table.name,
-                "Key": key,
-                "ConditionExpression": "staged_batch = :batch",
-                "UpdateExpression": (
-                    "SET avail_pk = staged_avail_pk, avail_sk = staged_avail_sk"
-                    " REMOVE staged_batch, staged_until, staged_avail_pk,"
-                    " staged_avail_sk"
-                ),
-                "ExpressionAttributeValues": {":batch": s(batch_id)},
-            }
-        }
-
-    def _delete_action(self, key: Item, batch_id: str) -> Item:
-        return {
-            "Delete": {
-                "TableName": self._table.name,
-                "Key": key,
-                "ConditionExpression": "staged_batch = :batch",
-                "ExpressionAttributeValues": {":batch": s(batch_id)},
-            }
-        }
-
-    def _batch_committed(self, item: Item) -> bool:
-        return self._outcome(item["tenant"]["S"], item["staged_batch"]["S"]) == "COMMITTED"
-
-    def _clear_if_abandoned(self, item: Item) -> bool:
-        """Delete a staged item whose writer died before committing and whose time ran out."""
-        if "staged_batch" not in item or int(item["staged_until"]["N"]) >= time.time():
+    def _clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
+        """Delete a staged item of an aborted batch (its writer died, or gave up); True if so."""
+        if self._stage_outcome(tenant_id, item) != _ABORTED:
             return False
-        if self._batch_committed(item):
-            self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=True)
-            return False
-        self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=False)
+        self._delete_staged(_key_of(item), item["staged_batch"]["S"])
         return True
-
-    def _settle(self, item: Item) -> Item | None:
-        """Resolve a staged item: published if its batch committed, else None (invisible).
-
-        A staged item outlives its writer only if that process died mid-add; readers finish the
-        job, so a committed batch is never half-visible for longer than one read.
-        """
-        if "staged_batch" not in item:
-            return item
-        if not self._batch_committed(item):
-            return None
-        self._settle_one(_key_of(item), item["staged_batch"]["S"], publish=True)
-        return self._table.get(_key_of(item))
 
     # ------------------------------------------------------------------ claiming and transitions
 
@@ -479,12 +440,13 @@ class CodeStore:
                 raise NoCodeAvailable
             try:
                 item = self._apply(
-                    key,
+                    _key_of(key),
                     RULES[Transition.ISSUE],
                     at,
                     actor,
                     _issue_attributes(at, recipient, point_of_contact),
                     receipt,
+                    key["staged_batch"]["S"] if "staged_batch" in key else None,
                 )
             except ConditionFailed:
                 observability.count("ConflictingClaims")
@@ -550,17 +512,20 @@ class CodeStore:
         receipt: Receipt | None = None,
     ) -> Code:
         key = keys.code_key(tenant_id, value)
+        batch = None
         for _ in range(2):
             try:
-                item = self._apply(key, RULES[transition], at, actor, extra, receipt)
+                item = self._apply(key, RULES[transition], at, actor, extra, receipt, batch)
                 return code_from_item(item)
             except ConditionFailed as failed:
                 if failed.item is None:
                     raise CodeNotFound from None
-                if "staged_batch" in failed.item:
-                    if self._settle(failed.item) is None:
+                staged = failed.item.get("staged_batch", {}).get("S")
+                if staged is not None and staged != batch:
+                    if not self._visible(failed.item):
                         raise CodeNotFound from None
-                    continue  # the batch had committed: the code is real now, try again
+                    batch = staged  # its batch committed: the code is real, write it as such
+                    continue
                 if transition is Transition.ISSUE:
                     code = code_from_item(failed.item)
                     if _only_validity_failed(failed.item):
@@ -580,9 +545,14 @@ class CodeStore:
         actor: str,
         extra: Item,
         receipt: Receipt | None = None,
+        batch: str | None = None,
     ) -> Item:
-        """The one conditional write of a transition; with a receipt, a two-item transaction."""
+        """The one conditional write of a transition; with a receipt, a two-item transaction.
+
+        ``batch`` names the committed bulk add that staged the code, if the caller knows it."""
+        settled, settled_values, removals = _settled(batch)
         values: Item = {
+            **settled_values,
             ":target": s(rule.target),
             ":active": s(ActivityState.ACTIVE),
             ":now": s(clock.to_stored(clock.now())),
@@ -592,7 +562,7 @@ class CodeStore:
         for index, state in enumerate(sorted(rule.sources)):
             values[f":source{index}"] = s(state)
             sources.append(f":source{index}")
-        condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {_NOT_STAGED}"
+        condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {settled}"
         if rule.needs_validity:
             values[":at"] = s(clock.to_stored(at))
             condition += (
@@ -606,7 +576,9 @@ class CodeStore:
         update: Item = {
             "Key": key,
             "ConditionExpression": condition,
-            "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {_AVAILABLE_ATTRIBUTES}",
+            "UpdateExpression": (
+                f"SET {', '.join(assignments)} REMOVE {_AVAILABLE_ATTRIBUTES}{removals}"
+            ),
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -688,10 +660,23 @@ class CodeStore:
             page = self._query_available(partition, ">=", start, limit, at)
             if len(page) < limit:
                 page += self._query_available(partition, "<", start, limit - len(page), at)
+            page = self._claimable(pool.tenant_id, page)
             if page:
                 random.shuffle(page)
-                return [{"pk": item["pk"], "sk": item["sk"]} for item in page]
+                return page
         return []
+
+    def _claimable(self, tenant_id: str, page: list[Item]) -> list[Item]:
+        """The candidates whose batch committed (or that were never staged); stages of aborted
+        batches met here are cleared, so they stop coming back."""
+        claimable = []
+        for item in page:
+            outcome = self._stage_outcome(tenant_id, item)
+            if outcome == _COMMITTED:
+                claimable.append(item)
+            elif outcome == _ABORTED:
+                self._delete_staged(_key_of(item), item["staged_batch"]["S"])
+        return claimable
 
     def _query_available(
         self, partition: str, operator: str, start: str, limit: int, at: datetime
@@ -709,7 +694,7 @@ class CodeStore:
                 ":start": s(start),
                 ":at": s(clock.to_stored(at)),
             },
-            "ProjectionExpression": "pk, sk",
+            "ProjectionExpression": f"pk, sk, {_STAGE_ATTRIBUTES}",
             "Limit": limit,
         }
         found: list[Item] = []
@@ -724,8 +709,7 @@ class CodeStore:
     def get(self, tenant_id: str, value: str) -> Code | None:
         """The code with this value: one strongly consistent read."""
         item = self._table.get(keys.code_key(tenant_id, value))
-        settled = None if item is None else self._settle(item)
-        return None if settled is None else code_from_item(settled)
+        return code_from_item(item) if item is not None and self._visible(item) else None
 
     def get_by_number(self, tenant_id: str, number: int) -> Code | None:
         pointer = self._table.get(keys.number_key(tenant_id, number))
@@ -737,6 +721,10 @@ class CodeStore:
 
     def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
         """The codes of this tenant among ``code_ids``; unknown and foreign ids are left out."""
+        items = self._items_by_uuid(tenant_id, code_ids)
+        return {code_id: code_from_item(item) for code_id, item in items.items()}
+
+    def _items_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Item]:
         numbers = {number_of(code_id): code_id for code_id in code_ids}
         numbers.pop(None, None)
         pointers = self._table.batch_get(
@@ -744,15 +732,13 @@ class CodeStore:
         )
         wanted = set(code_ids)
         values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in wanted}
-        found: dict[UUID, Code] = {}
+        found: dict[UUID, Item] = {}
         for item in self._table.batch_get([keys.code_key(tenant_id, value) for value in values]):
-            settled = self._settle(item)
-            if settled is not None:
-                code = code_from_item(settled)
-                # A pointer left by an add that never committed may name a value added later
-                # as another code: only the code the pointer was written for counts.
-                if code.uuid in wanted:
-                    found[code.uuid] = code
+            # A pointer left by an add that never committed may name a value added later as
+            # another code: only the code the pointer was written for counts.
+            code_id = UUID(item["uuid"]["S"])
+            if code_id in wanted and self._visible(item):
+                found[code_id] = item
         return found
 
     def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
@@ -796,9 +782,8 @@ class CodeStore:
             for item in self._table.batch_get(
                 [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
             ):
-                settled = self._settle(item)
-                if settled is not None:
-                    entries.append((settled["list_sk"]["S"], code_from_item(settled)))
+                if self._visible(item):
+                    entries.append((item["list_sk"]["S"], code_from_item(item)))
             yield from sorted(entries, key=lambda entry: entry[0], reverse=True)
             if "LastEvaluatedKey" not in page:
                 return
@@ -813,34 +798,34 @@ class CodeStore:
 
     def delete(self, tenant_id: str, code_ids: Sequence[UUID], actor: str) -> None:
         """Soft-delete codes by UUID; unknown ids are all named and nothing is deleted."""
-        found = self.get_many_by_uuid(tenant_id, code_ids)
+        found = self._items_by_uuid(tenant_id, code_ids)
         unknown = [str(code_id) for code_id in code_ids if code_id not in found]
         if unknown:
             raise CodesNotFound(unknown)
         stamped = clock.to_stored(clock.now())
-        live = [code for code in found.values() if not code.is_deleted]
+        live = [item for item in found.values() if item["activity"]["S"] != ActivityState.DELETED]
         for chunk in _chunked(live, TRANSACTION_LIMIT):
-            self._table.transact(
-                [
-                    {
-                        "Update": {
-                            "TableName": self._table.name,
-                            "Key": keys.code_key(tenant_id, code.value),
-                            "ConditionExpression": f"attribute_exists(pk) AND {_NOT_STAGED}",
-                            "UpdateExpression": (
-                                "SET activity = :deleted, deleted_at = :now, updated_at = :now,"
-                                f" updated_by = :actor REMOVE {_AVAILABLE_ATTRIBUTES}"
-                            ),
-                            "ExpressionAttributeValues": {
-                                ":deleted": s(ActivityState.DELETED),
-                                ":now": s(stamped),
-                                ":actor": s(actor),
-                            },
-                        }
-                    }
-                    for code in chunk
-                ]
-            )
+            self._table.transact([self._delete_action(item, stamped, actor) for item in chunk])
+
+    def _delete_action(self, item: Item, stamped: str, actor: str) -> Item:
+        settled, settled_values, removals = _settled(item.get("staged_batch", {}).get("S"))
+        return {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": _key_of(item),
+                "ConditionExpression": f"attribute_exists(pk) AND {settled}",
+                "UpdateExpression": (
+                    "SET activity = :deleted, deleted_at = :now, updated_at = :now,"
+                    f" updated_by = :actor REMOVE {_AVAILABLE_ATTRIBUTES}{removals}"
+                ),
+                "ExpressionAttributeValues": {
+                    ":deleted": s(ActivityState.DELETED),
+                    ":now": s(stamped),
+                    ":actor": s(actor),
+                    **settled_values,
+                },
+            }
+        }
 
 
 def _issue_attributes(
@@ -857,13 +842,30 @@ def _issue_attributes(
 
 
 def _staged(item: Item, batch_id: str, deadline: int) -> Item:
-    """A staged copy: invisible to readers and claims until its batch commits."""
-    staged = {k: v for k, v in item.items() if k not in ("avail_pk", "avail_sk")}
-    staged["staged_avail_pk"] = item["avail_pk"]
-    staged["staged_avail_sk"] = item["avail_sk"]
-    staged["staged_batch"] = s(batch_id)
-    staged["staged_until"] = n(deadline)
-    return staged
+    """A staged copy: invisible to readers and claims until its batch commits, and from then on
+    visible as it is, marked until its first change (readers check the batch's outcome)."""
+    return {**item, "staged_batch": s(batch_id), "staged_until": n(deadline)}
+
+
+def _staged_by(key: Item, batch_id: str) -> Item:
+    """The key and condition of a write that must touch the code only if ``batch_id`` staged it."""
+    return {
+        "Key": key,
+        "ConditionExpression": "staged_batch = :batch",
+        "ExpressionAttributeValues": {":batch": s(batch_id)},
+    }
+
+
+def _settled(batch: str | None) -> tuple[str, Item, str]:
+    """Condition, values and REMOVE list letting a write change a code that is not staged, or
+    was staged by ``batch``, known committed; the write then drops the staging marker."""
+    if batch is None:
+        return _NOT_STAGED, {}, ""
+    return (
+        f"({_NOT_STAGED} OR staged_batch = :batch)",
+        {":batch": s(batch)},
+        f", {_STAGE_ATTRIBUTES}",
+    )
 
 
 class _CandidatePage:
@@ -904,11 +906,10 @@ def _receipt_from_item(item: Item | None, asked: Receipt) -> Receipt:
 
 
 def _only_validity_failed(item: Item) -> bool:
-    """Whether a refused issue failed only on the code's validity window, not its state."""
+    """Whether a refused issue of a visible code failed only on its validity window."""
     return (
         item["state"]["S"] in RULES[Transition.ISSUE].sources
         and item["activity"]["S"] == ActivityState.ACTIVE
-        and "staged_batch" not in item
     )
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 TRANSACTION_LIMIT = 100
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
 _RETRYABLE_CANCELLATIONS = {
     "TransactionConflict",
     "ThrottlingError",
@@ -146,16 +147,16 @@ class Table:
             self.client.delete_item(TableName=self.name, **request)
 
     def batch_delete(self, item_keys: Sequence[Item]) -> None:
-        """Unconditional deletes, 25 per request, unprocessed items retried."""
+        """Unconditional deletes, in as few requests as allowed, unprocessed items retried."""
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in item_keys])
 
     def batch_put(self, items: Sequence[Item]) -> None:
-        """Unconditional puts, 25 per request, unprocessed items retried."""
+        """Unconditional puts, in as few requests as allowed, unprocessed items retried."""
         self._batch_write([{"PutRequest": {"Item": item}} for item in items])
 
     def _batch_write(self, requests: Sequence[Item]) -> None:
-        for start in range(0, len(requests), 25):
-            pending: Any = {self.name: list(requests[start : start + 25])}
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending: Any = {self.name: list(requests[start : start + BATCH_WRITE_LIMIT])}
             for _ in range(8):
                 with store_errors():
                     pending = (
