@@ -20,6 +20,7 @@ from promo.domain.models import (
     NewCode,
     PointOfContact,
     Pool,
+    Receipt,
     Recipient,
     Window,
 )
@@ -152,6 +153,29 @@ def test_given_a_pool_when_claiming_then_each_code_is_issued_once_and_then_none_
     assert all(code.issued_point_of_contact == contact for code in issued)
     with pytest.raises(NoCodeAvailable):
         stores.codes.claim(the_pool, moment(), ACTOR)
+
+
+@pytest.mark.parametrize("size", [3, 60], ids=["one transaction", "staged batch"])
+@pytest.mark.parametrize("with_receipt", [False, True], ids=["plain", "with a receipt"])
+def test_a_claim_answers_exactly_the_code_a_read_finds_afterwards(
+    stores: Stores, size: int, with_receipt: bool
+) -> None:
+    """A claim assembles its answer from the index entry and what it wrote, without a read."""
+    the_pool = pool(shard_count=2)
+    stores.catalog.put_pool(the_pool)
+    window = Window(moment() - timedelta(days=1), moment() + timedelta(days=30))
+    stores.codes.add(
+        "acme", {"spring": the_pool}, new_codes("spring", size, "EXACT", window), ACTOR
+    )
+    recipient = Recipient("maestra.webSiteUserId", "7")
+    contact = PointOfContact("shop-web", "Web shop")
+
+    for index in range(3):
+        receipt = Receipt("maestra", f"tx-{index}", "fingerprint") if with_receipt else None
+        claimed = stores.codes.claim(the_pool, moment(), ACTOR, recipient, contact, receipt)
+
+        assert claimed == stores.codes.get("acme", claimed.value)
+        assert (claimed.validity, claimed.issued_to) == (window, recipient)
 
 
 def test_given_a_stale_candidate_page_when_claiming_then_codes_taken_elsewhere_are_skipped(

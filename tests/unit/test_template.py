@@ -34,7 +34,17 @@ def test_index_projections_keep_claims_off_the_listing_index() -> None:
     # (the first one also drops a bulk add's staging marker) removes its entry.
     assert indexes["available"]["Projection"] == {
         "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": ["valid_from", "valid_until", "staged_batch", "staged_until"],
+        "NonKeyAttributes": [
+            "value",
+            "uuid",
+            "number",
+            "created_at",
+            "created_by",
+            "valid_from",
+            "valid_until",
+            "staged_batch",
+            "staged_until",
+        ],
     }
 
 

@@ -74,6 +74,13 @@ _COMMITTED, _ABORTED = "COMMITTED", "ABORTED"
 _REMEMBERED_OUTCOMES = 10_000
 _NEW_ITEM = "attribute_not_exists(pk)"
 _AVAILABLE_ATTRIBUTES = "avail_pk, avail_sk"
+# What the available index projects of a code besides its keys: every attribute an available
+# code has that never changes, so a claim can return the issued code without reading it back.
+_CANDIDATE_PROJECTION = (
+    "pk, sk, #value, #uuid, #number, created_at, created_by, valid_from, valid_until,"
+    f" {_STAGE_ATTRIBUTES}"
+)
+_CANDIDATE_NAMES = {"#value": "value", "#uuid": "uuid", "#number": "number"}
 
 
 class CodeStore:
@@ -447,6 +454,7 @@ class CodeStore:
                     _issue_attributes(at, recipient, point_of_contact),
                     receipt,
                     key["staged_batch"]["S"] if "staged_batch" in key else None,
+                    known=_available_code(pool, key),
                 )
             except ConditionFailed:
                 observability.count("ConflictingClaims")
@@ -546,10 +554,14 @@ class CodeStore:
         extra: Item,
         receipt: Receipt | None = None,
         batch: str | None = None,
+        known: Item | None = None,
     ) -> Item:
         """The one conditional write of a transition; with a receipt, a two-item transaction.
 
-        ``batch`` names the committed bulk add that staged the code, if the caller knows it."""
+        ``batch`` names the committed bulk add that staged the code, if the caller knows it.
+        ``known`` is the code as the caller last saw it, when none of what it holds can have
+        changed if the write succeeds (a claim's candidate): the code after the write is then
+        assembled from it and what was written, instead of being read back."""
         settled, settled_values, removals = _settled(batch)
         values: Item = {
             **settled_values,
@@ -583,12 +595,23 @@ class CodeStore:
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if receipt is None:
+        if receipt is None and known is None:
             return self._table.update(**update, ReturnValues="ALL_NEW")
-        self._transact_with_receipt(
-            [{"Update": {"TableName": self._table.name, **update}}], key, receipt
-        )
-        return self._table.get(key) or {}
+        if receipt is None:
+            self._table.update(**update)
+        else:
+            self._transact_with_receipt(
+                [{"Update": {"TableName": self._table.name, **update}}], key, receipt
+            )
+        if known is None:
+            return self._table.get(key) or {}
+        written = {
+            "state": values[":target"],
+            "updated_at": values[":now"],
+            "updated_by": values[":actor"],
+            **extra,
+        }
+        return {**known, **written}
 
     def _transact_with_receipt(self, actions: list[Item], key: Item, receipt: Receipt) -> None:
         """``actions`` (the first on the code ``key``) and the receipt's put, atomically;
@@ -694,7 +717,8 @@ class CodeStore:
                 ":start": s(start),
                 ":at": s(clock.to_stored(at)),
             },
-            "ProjectionExpression": f"pk, sk, {_STAGE_ATTRIBUTES}",
+            "ProjectionExpression": _CANDIDATE_PROJECTION,
+            "ExpressionAttributeNames": _CANDIDATE_NAMES,
             "Limit": limit,
         }
         found: list[Item] = []
@@ -826,6 +850,19 @@ class CodeStore:
                 },
             }
         }
+
+
+def _available_code(pool: Pool, candidate: Item) -> Item:
+    """The whole item of an available, active code of ``pool`` from its index entry: no
+    transition leads back to AVAILABLE, so it carries no lifecycle attributes yet."""
+    item = {k: v for k, v in candidate.items() if k not in ("staged_batch", "staged_until")}
+    item.update(
+        tenant=s(pool.tenant_id),
+        pool=s(pool.pool_id),
+        state=s(CodeState.AVAILABLE),
+        activity=s(ActivityState.ACTIVE),
+    )
+    return item
 
 
 def _issue_attributes(
