@@ -78,13 +78,12 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
 
 def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: Stores) -> None:
     from promo.domain.models import Window
-    from promo.services import Services, Step, perform_step
-    from promo.store.credentials import CredentialStore
+    from promo.services import Step, perform_step
 
     the_pool = pool()
     stores.catalog.put_pool(the_pool)
     stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 1), ACTOR)
-    svc = Services(stores.codes, stores.catalog, CredentialStore(stores.table, stores.settings))
+    svc = stores.services()
     step = Step(
         "by-value-create",
         "acme",
