@@ -1,5 +1,6 @@
 """SyncTV ``GET /rest/v1/promo_codes/validate?device=&code=``: whether a code can be redeemed
-now (1) or not (-45), in the session's tenant or the device's."""
+now (1) or not (-45), in the session's tenant or the device's; a caller with too many -45s in
+the current window is refused (429, -30) until it ends."""
 
 from promo import services
 from promo.codecs import synctv
@@ -10,5 +11,5 @@ from promo.domain import clock
 def handler(
     request: synctv.ValidateRequest, caller: synctv.SyncTvCaller, svc: services.Services
 ) -> synctv.Reply:
-    valid = services.validate_code(svc, caller.tenant_id, request.code, clock.now())
+    valid = services.validate_code(svc, caller.tenant_id, request.code, clock.now(), caller.actor)
     return synctv.validated(valid)

@@ -376,7 +376,10 @@ def synctv_check(operation: str) -> Check:
         if response.status_code == 200:
             allowed = {1, -45} if operation == "validate" else {1}
             return None if code in allowed else f"HTTP 200 with code {code}"
-        if response.status_code != 400:
+        # validate past a caller's miss limit (docs/protocols/synctv.md): the fuzzer's random
+        # codes from the demo device reach it.
+        too_many = operation == "validate" and (response.status_code, code) == (429, -30)
+        if response.status_code != 400 and not too_many:
             return "unexpected status"
         if (
             code >= 0

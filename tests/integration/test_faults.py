@@ -55,7 +55,6 @@ from promo.services import Services, Step, StepOutcome, perform_step
 from promo.store import codes as codes_module
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
 from promo.store.codes import CodeStore
-from promo.store.credentials import CredentialStore
 from promo.store.table import ConditionFailed
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
@@ -316,7 +315,7 @@ def faulty(
 
 
 def services_of(stores: Stores) -> Services:
-    return Services(stores.codes, stores.catalog, CredentialStore(stores.table, stores.settings))
+    return stores.services()
 
 
 def all_items(stores: Stores) -> list[dict[str, Any]]:

@@ -100,13 +100,12 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
 
 def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: Stores) -> None:
     from promo.domain.models import Window
-    from promo.services import Services, Step, perform_step
-    from promo.store.credentials import CredentialStore
+    from promo.services import Step, perform_step
 
     the_pool = pool()
     stores.catalog.put_pool(the_pool)
     stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 1), ACTOR)
-    svc = Services(stores.codes, stores.catalog, CredentialStore(stores.table, stores.settings))
+    svc = stores.services()
     step = Step(
         "by-value-create",
         "acme",
@@ -128,3 +127,43 @@ def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: 
 
     assert outcome.refusal is None
     assert dict(counter.calls) == {"GetItem": 1, "UpdateItem": 1}
+
+
+def test_a_valid_validate_costs_one_read_and_a_miss_one_read_and_one_write(
+    stores: Stores,
+) -> None:
+    from promo.services import validate_code
+
+    the_pool = pool()
+    stores.catalog.put_pool(the_pool)
+    stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 1), ACTOR)
+    svc = stores.services()
+    device = "synctv-device:urn:synctv:devices:web:11223344"
+
+    with RequestCounter(stores) as valid:
+        for _ in range(50):
+            assert validate_code(svc, "acme", "CODE00000", moment(), device)
+    with RequestCounter(stores) as miss:
+        assert not validate_code(svc, "acme", "NO-SUCH-CODE", moment(), device)
+
+    print(f"\nDynamoDB requests per valid validate: {valid.total / 50:.3f}; per miss: {miss.total}")
+    assert dict(valid.calls) == {"GetItem": 50}
+    assert dict(miss.calls) == {"GetItem": 1, "UpdateItem": 1}
+
+
+def test_a_caller_over_the_miss_limit_costs_no_request(stores: Stores) -> None:
+    from promo.domain.errors import TooManyAttempts
+    from promo.services import validate_code
+
+    svc = stores.services()
+    device = "synctv-device:urn:synctv:devices:web:11223344"
+    at = moment()  # one instant: all in one window
+    for attempt in range(stores.settings.validate_miss_limit):
+        assert not validate_code(svc, "acme", f"GUESS-{attempt}", at, device)
+    with pytest.raises(TooManyAttempts):
+        validate_code(svc, "acme", "GUESS-OVER", at, device)
+
+    with RequestCounter(stores) as counter, pytest.raises(TooManyAttempts):
+        validate_code(svc, "acme", "GUESS-AGAIN", at, device)
+
+    assert counter.total == 0

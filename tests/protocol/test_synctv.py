@@ -5,7 +5,7 @@ code state through validate; sessions missing, expired, ended and without admin 
 import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -30,7 +30,7 @@ from promo.services import Services
 from promo.settings import get_settings
 from promo.store.credentials import Session
 from tests.support.builders import ACTOR, moment
-from tests.support.deployment import FIXTURES, event, invoke, json_body, post_json
+from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
 from tests.support.synctv import (
     DEMO_ADMIN,
@@ -822,6 +822,108 @@ def test_validate_never_changes_the_code(svc: Services) -> None:
     assert code is not None
     assert code.state == "AVAILABLE"
     assert code.used_at is None
+
+
+# ---------------------------------------------------------------- validate: the miss limit
+
+MISS_LIMIT, MISS_WINDOW = 3, 600
+
+
+@pytest.fixture
+def frozen(svc: Services, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """Validate with at most 3 misses per 10 minutes (a new instance reads the setting), at a
+    time the test moves by changing the list's only element."""
+    monkeypatch.setenv("VALIDATE_MISS_LIMIT", str(MISS_LIMIT))
+    monkeypatch.setenv("VALIDATE_MISS_WINDOW_SECONDS", str(MISS_WINDOW))
+    cold_start()
+    now = [clock.now()]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
+    return now
+
+
+def validate_response(
+    code: str, device: str | None = DEMO_DEVICE, session: str | None = None
+) -> dict[str, Any]:
+    query = {"code": code} | ({"device": device} if device is not None else {})
+    request = synctv_event("GET", VALIDATE, f"GET {VALIDATE}", query, None, session)
+    return invoke(validate_handler, request)
+
+
+def miss_to_the_limit(device: str = DEMO_DEVICE) -> None:
+    for attempt in range(MISS_LIMIT):
+        status, root = validate(f"GUESS-{attempt}", device=device)
+        assert (status, code_of(root)) == (200, -45)
+
+
+def block(device: str = DEMO_DEVICE) -> None:
+    """Misses up to the limit, then the one past it, which is refused."""
+    miss_to_the_limit(device)
+    assert validate_response("GUESS-OVER", device)["statusCode"] == 429
+
+
+def assert_too_many(response: dict[str, Any], now: datetime) -> None:
+    status, root = answer(response)
+    assert_error(status, root, -30, http_status=429)
+    window_end = (int(now.timestamp()) // MISS_WINDOW + 1) * MISS_WINDOW
+    assert response["headers"]["retry-after"] == str(window_end - int(now.timestamp()))
+
+
+def test_under_the_miss_limit_validate_answers_as_usual(frozen: list[datetime]) -> None:
+    miss_to_the_limit()
+
+    assert code_of(validate("SPRING-7KQ3")[1]) == 1
+
+
+def test_past_the_miss_limit_a_device_is_refused_with_429_even_for_a_valid_code(
+    frozen: list[datetime],
+) -> None:
+    miss_to_the_limit()
+
+    assert_too_many(validate_response("GUESS-OVER"), frozen[0])
+    assert_too_many(validate_response("SPRING-7KQ3"), frozen[0])
+
+
+def test_the_refusal_says_nothing_about_the_code(frozen: list[datetime], svc: Services) -> None:
+    block()
+    used = put_state(svc, "used")
+
+    responses = [validate_response(c) for c in ("SPRING-7KQ3", "NO-SUCH-CODE", OTHER_CODE, used)]
+
+    assert all(r["statusCode"] == 429 for r in responses)
+    assert len({(r["body"], tuple(sorted(r["headers"].items()))) for r in responses}) == 1
+    assert not any(c in responses[0]["body"] for c in ("SPRING", "NO-SUCH", OTHER_CODE))
+
+
+def test_the_miss_limit_ends_with_its_window(frozen: list[datetime]) -> None:
+    block()
+    assert validate_response("SPRING-7KQ3")["statusCode"] == 429
+
+    frozen[0] += timedelta(seconds=MISS_WINDOW)
+
+    assert code_of(validate("SPRING-7KQ3")[1]) == 1
+    miss_to_the_limit()
+
+
+def test_a_blocked_device_blocks_neither_a_session_user_nor_another_tenants_device(
+    frozen: list[datetime],
+) -> None:
+    block()
+
+    viewer = login(DEMO_VIEWER)
+    assert code_of(validate("SPRING-7KQ3", device=None, session=viewer)[1]) == 1
+    assert code_of(validate("GUESS-BY-VIEWER", device=None, session=viewer)[1]) == -45
+    assert code_of(validate(OTHER_CODE, device=OTHER_DEVICE)[1]) == 1
+    miss_to_the_limit(OTHER_DEVICE)
+
+
+def test_a_session_user_has_a_miss_limit_of_its_own(frozen: list[datetime]) -> None:
+    viewer = login(DEMO_VIEWER)
+    for attempt in range(MISS_LIMIT):
+        assert code_of(validate(f"GUESS-{attempt}", device=None, session=viewer)[1]) == -45
+
+    assert_too_many(validate_response("GUESS-OVER", device=None, session=viewer), frozen[0])
+    assert_too_many(validate_response("SPRING-7KQ3", device=None, session=viewer), frozen[0])
+    assert code_of(validate("SPRING-7KQ3")[1]) == 1  # the device is another caller
 
 
 # ---------------------------------------------------------------- failures

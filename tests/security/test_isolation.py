@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from promo import queue
+from promo.store import keys
 from tests.security.world import (
     CRM_REQUEST,
     DEMO_CODES,
@@ -37,6 +38,7 @@ from tests.security.world import (
     json_event,
     maestra_event,
     mews_body,
+    miss_counters,
     request_event,
     scan,
 )
@@ -246,13 +248,16 @@ def test_another_tenants_record_is_answered_exactly_like_one_that_does_not_exist
 ) -> None:
     build, demo_record, missing_record = OPERATIONS[operation]
     theirs, nowhere = demo_record(world), missing_record(world)
-    before = scan(world)
+    before, counted = scan(world), miss_counters(world)
 
     against_demo = call(_function(build, world, theirs), build(world, theirs))
     against_nothing = call(_function(build, world, nowhere), build(world, nowhere))
 
     assert normalised(against_demo, theirs) == normalised(against_nothing, nowhere)
     assert scan(world) == before, "rival changed the table"
+    # Validate's -45s count against rival's own caller, never against demo's.
+    changed = {key for key, misses in miss_counters(world).items() if counted.get(key) != misses}
+    assert all(key.startswith(f"{keys.MISSES_PREFIX}rival#") for key in changed), changed
     for marker in (*DEMO_DATA_MARKERS, *DEMO_CODES):
         assert marker not in against_demo.body.replace(theirs, "<probe>")
     # Async: the answer is the same (Success, queued), and the queued work will find nothing;

@@ -17,6 +17,7 @@ from promo.auth.secrets import hash_password, new_token, token_digest
 from promo.auth.synctv import COOKIE_NAME
 from promo.domain import clock
 from promo.services import Services
+from promo.store import keys
 from promo.store.client import dynamodb
 from promo.store.credentials import Session, User
 from tests.support.deployment import Handler, invoke
@@ -227,14 +228,28 @@ def build_world(svc: Services, table_name: str) -> World:
 # ---------------------------------------------------------------------- the table
 
 
-def scan(world: World) -> list[dict[str, Any]]:
-    """Every item of the table, every attribute, in key order."""
+def scan(world: World, counters: bool = False) -> list[dict[str, Any]]:
+    """Every item of the table, every attribute, in key order; without validate's
+    failed-validation counters unless ``counters``: a -45 adds one to its own caller's counter
+    (docs/security.md, threat 20), which is neither a code nor a credential. Where counters
+    must stay in the caller's tenant, ``miss_counters`` checks them."""
     items: list[dict[str, Any]] = []
     for page in (
         dynamodb().get_paginator("scan").paginate(TableName=world.table_name, ConsistentRead=True)
     ):
         items.extend(page["Items"])
+    if not counters:
+        items = [item for item in items if not item["pk"]["S"].startswith(keys.MISSES_PREFIX)]
     return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+def miss_counters(world: World) -> dict[str, int]:
+    """Failed-validation counters by key: how many -45 answers each caller got per window."""
+    return {
+        item["pk"]["S"]: int(item["misses"]["N"])
+        for item in scan(world, counters=True)
+        if item["pk"]["S"].startswith(keys.MISSES_PREFIX)
+    }
 
 
 # ---------------------------------------------------------------------- calling routes

@@ -24,6 +24,7 @@ _PROCESS_CACHES: list["_lru_cache_wrapper[Any]"] = [
     promo.store.code_store,
     promo.store.catalog_store,
     promo.store.credential_store,
+    promo.store.attempt_store,
     promo.services.services,
     promo.observability.metrics,
 ]

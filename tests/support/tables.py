@@ -3,9 +3,12 @@
 import uuid
 from typing import TYPE_CHECKING
 
+from promo.services import Services, ValidateLimit
 from promo.settings import Settings
+from promo.store.attempts import AttemptStore
 from promo.store.catalog import CatalogStore
 from promo.store.codes import CodeStore
+from promo.store.credentials import CredentialStore
 from promo.store.table import Table
 from tools.template import create_table_request
 
@@ -31,6 +34,12 @@ class Stores:
         self.table = Table(client, table_name)
         self.codes = CodeStore(self.table, self.settings)
         self.catalog = CatalogStore(self.table, self.settings)
+
+    def services(self) -> Services:
+        """The services a function builds over this table (its own caches and blocked callers)."""
+        credentials = CredentialStore(self.table, self.settings)
+        limit = ValidateLimit.configured(self.settings, AttemptStore(self.table))
+        return Services(self.codes, self.catalog, credentials, limit)
 
     def fresh(self) -> "Stores":
         """Another function instance: same table, its own caches (as a second Lambda would)."""

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from promo.store import keys
 from tools.template import load_template, resources_of_type
 
 
@@ -73,3 +74,23 @@ def test_the_api_is_throttled() -> None:
 
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+
+
+def test_validate_may_write_only_failed_validation_counters() -> None:
+    function = resources_of_type("AWS::Serverless::Function")["SyncTvValidateFunction"]
+    policies = function["Properties"]["Policies"]
+    statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
+
+    assert [p for p in policies if "Statement" not in p] == [
+        {"DynamoDBReadPolicy": {"TableName": {"Ref": "PromoTable"}}}
+    ]
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": {"Fn::GetAtt": ["PromoTable", "Arn"]},
+            "Condition": {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{keys.MISSES_PREFIX}*"]}
+            },
+        }
+    ]

@@ -1,8 +1,9 @@
 """Logger and business metrics shared by all functions.
 
 Metrics are emitted in CloudWatch Embedded Metric Format by Powertools: IssuedCodes,
-NoCodeAvailable and ConflictingClaims (a claim that lost its conditional write to another).
-"""
+NoCodeAvailable and ConflictingClaims (a claim that lost its conditional write to another);
+ValidateCallersBlocked (a validate caller went over its miss limit) and
+UncountedValidateMisses (a -45 whose counter write failed)."""
 
 from functools import cache
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cache
 from uuid import UUID
 
+from promo.domain.attempts import BlockedCallers, MissLimit
 from promo.domain.codegen import CodeGenerator
 from promo.domain.errors import (
     AlreadyDone,
@@ -21,6 +22,7 @@ from promo.domain.errors import (
     PoolClosed,
     PoolNotFound,
     PromoError,
+    StoreUnavailable,
     TransitionRefused,
 )
 from promo.domain.lifecycle import is_redeemable
@@ -33,11 +35,28 @@ from promo.domain.models import (
     Recipient,
     Window,
 )
-from promo.settings import get_settings
-from promo.store import catalog_store, code_store, credential_store
+from promo.observability import count, logger
+from promo.settings import Settings, get_settings
+from promo.store import attempt_store, catalog_store, code_store, credential_store
+from promo.store.attempts import AttemptStore
 from promo.store.catalog import CatalogStore, pool_aliases
 from promo.store.codes import CodeStore
 from promo.store.credentials import CredentialStore
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateLimit:
+    """Validate's failed-answer limit: the policy, the shared counters, and the callers this
+    function instance already knows to be over the limit."""
+
+    limit: MissLimit
+    counters: AttemptStore
+    blocked: BlockedCallers
+
+    @classmethod
+    def configured(cls, settings: Settings, counters: AttemptStore) -> "ValidateLimit":
+        policy = MissLimit(settings.validate_miss_limit, settings.validate_miss_window_seconds)
+        return cls(policy, counters, BlockedCallers())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +64,15 @@ class Services:
     codes: CodeStore
     catalog: CatalogStore
     credentials: CredentialStore
+    validate_limit: ValidateLimit
 
 
 @cache
 def services() -> Services:
     """The process-wide services over the configured table (module scope in a warm function)."""
-    get_settings()  # fail at cold start, not mid-request, if the environment is wrong
-    return Services(code_store(), catalog_store(), credential_store())
+    settings = get_settings()  # fail at cold start, not mid-request, if the environment is wrong
+    limit = ValidateLimit.configured(settings, attempt_store())
+    return Services(code_store(), catalog_store(), credential_store(), limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +123,39 @@ def find_pool(svc: Services, tenant_id: str, protocol: str, alias: str) -> Pool:
     return pool
 
 
-def validate_code(svc: Services, tenant_id: str, value: str, at: datetime) -> bool:
+def validate_code(svc: Services, tenant_id: str, value: str, at: datetime, caller: str) -> bool:
     """Whether the code can be redeemed now: one strongly consistent read. Another tenant's
-    code, an unknown one and an unusable one all answer False alike."""
+    code, an unknown one and an unusable one all answer False alike.
+
+    ``caller`` (who asks, e.g. a device) may get only so many False answers per window
+    (promo/domain/attempts.py): each one costs one counter write, and past the limit every
+    request of the caller, whatever its code, is refused with TooManyAttempts, without a read.
+    """
+    limit = svc.validate_limit
+    key = (tenant_id, caller)
+    limit.blocked.check(key, at)
     code = svc.codes.get(tenant_id, value)
-    return code is not None and is_redeemable(code, at)
+    if code is not None and is_redeemable(code, at):
+        return True
+    if not limit.limit.enabled:
+        return False
+    window = limit.limit.window(at)
+    try:
+        misses = limit.counters.count_miss(tenant_id, caller, window)
+    except StoreUnavailable as failed:
+        # Answer the miss anyway: refusing would not hide it (a hit never writes, so any
+        # refusal here would itself say "miss"), and it would fail an honest client.
+        logger.warning("Validate miss not counted", extra={"reason": failed.message})
+        count("UncountedValidateMisses")
+        return False
+    if limit.limit.exceeded(misses):
+        if misses == limit.limit.limit + 1:  # once per window, by whichever instance crosses
+            logger.warning(
+                "Validate caller over the miss limit", extra={"tenant": tenant_id, "caller": caller}
+            )
+            count("ValidateCallersBlocked")
+        raise limit.blocked.block(key, window, at)
+    return False
 
 
 def generate_codes(svc: Services, pool: Pool, count: int, length: int, actor: str) -> list[Code]:

@@ -48,6 +48,13 @@ class Settings(BaseModel):
     )
     # Lifetime of a CRM.COM login token: absolute, from login, as CRM.COM R12+ (two hours).
     crm_token_seconds: int = Field(default=7200, alias="CRM_TOKEN_SECONDS", ge=1, le=86400)
+    # SyncTV validate: answers other than "valid" (misses) one caller (a device, or a session's
+    # user) may get per fixed window before it is refused until the window ends (HTTP 429);
+    # 0 turns the limit off. docs/security.md (threat 20) gives the bound it guarantees.
+    validate_miss_limit: int = Field(default=20, alias="VALIDATE_MISS_LIMIT", ge=0, le=1_000_000)
+    validate_miss_window_seconds: int = Field(
+        default=600, alias="VALIDATE_MISS_WINDOW_SECONDS", ge=10, le=86400
+    )
 
 
 @cache

@@ -41,6 +41,7 @@ from promo.domain.errors import (
     PoolNotFound,
     PromoError,
     StoreUnavailable,
+    TooManyAttempts,
 )
 from promo.domain.models import Code
 from promo.endpoint import LambdaHandler, lambda_endpoint
@@ -249,7 +250,8 @@ class SyncTvError(NamedTuple):
 UNEXPECTED = SyncTvError(500, -1, "An unexpected error occurred; the request may be retried.")
 
 # Every refusal is HTTP 400 with a negative code, as SyncTV documents for its API ("On Error:
-# HTTP 400"); -2 and -4 are SyncTV's own codes, the others are ours (docs/protocols/synctv.md).
+# HTTP 400"), except the validate limit's 429 (the status API Gateway's own throttling answers);
+# -2 and -4 are SyncTV's own codes, the others are ours (docs/protocols/synctv.md).
 ERRORS: ErrorTable[SyncTvError] = ErrorTable(
     {
         InvalidRequest: SyncTvError(400, -2),  # ARGUMENT_MISSING: missing or invalid argument
@@ -261,6 +263,8 @@ ERRORS: ErrorTable[SyncTvError] = ErrorTable(
         Forbidden: SyncTvError(400, -11),
         DuplicateValues: SyncTvError(400, -20, "Promo codes could not be generated; retry."),
         CodeSpaceExhausted: SyncTvError(400, -20),
+        # The same body whatever the code asked about: it says nothing about the code.
+        TooManyAttempts: SyncTvError(429, -30, "Too many invalid promo codes; try again later."),
         StoreUnavailable: UNEXPECTED,
         PromoError: SyncTvError(400, -2),
     },
@@ -268,11 +272,17 @@ ERRORS: ErrorTable[SyncTvError] = ErrorTable(
 )
 
 
-def error(answer: SyncTvError, message: str) -> HttpResponse:
+def error(answer: SyncTvError, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
     root = etree.Element("ssap")
     _response(root, 0, answer.code, answer.message or message)
     xml.child(root, "version", VERSION)
-    return HttpResponse(answer.status, xml.render(root), _XML)
+    return HttpResponse(answer.status, xml.render(root), _XML, headers=headers or {})
+
+
+def _error_headers(refused: PromoError) -> dict[str, str]:
+    if isinstance(refused, TooManyAttempts):
+        return {"retry-after": str(refused.retry_after)}
+    return {}
 
 
 def _unexpected(request: HttpRequest) -> HttpResponse:
@@ -297,7 +307,7 @@ def endpoint[M: BaseModel, C](
                 answer = ERRORS.answer(refused)
                 if answer.status >= 500:
                     logger.warning("Store unavailable", extra={"reason": refused.message})
-                return error(answer, refused.message)
+                return error(answer, refused.message, _error_headers(refused))
             body = xml.render(reply.document)
             return HttpResponse(200, body, _XML, cookies=list(reply.cookies))
 

@@ -121,5 +121,15 @@ class AlreadyDone(PromoError):
         self.receipt = receipt
 
 
+class TooManyAttempts(PromoError):
+    """The caller got more failed answers in the current window than the limit allows; every
+    request of that caller is refused until ``retry_after`` seconds have passed. The refusal
+    says nothing about the request itself (validate: whether the code exists)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many invalid promo codes; try again later.")
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(PromoError):
     """DynamoDB failed (throttled, timed out) after retries; the request may be retried as is."""

@@ -3,6 +3,7 @@
 from functools import cache
 
 from promo.settings import get_settings
+from promo.store.attempts import AttemptStore
 from promo.store.catalog import CatalogStore
 from promo.store.client import dynamodb
 from promo.store.codes import CodeStore
@@ -10,10 +11,12 @@ from promo.store.credentials import CredentialStore
 from promo.store.table import Table
 
 __all__ = [
+    "AttemptStore",
     "CatalogStore",
     "CodeStore",
     "CredentialStore",
     "Table",
+    "attempt_store",
     "catalog_store",
     "code_store",
     "credential_store",
@@ -39,3 +42,8 @@ def catalog_store() -> CatalogStore:
 @cache
 def credential_store() -> CredentialStore:
     return CredentialStore(_table(), get_settings())
+
+
+@cache
+def attempt_store() -> AttemptStore:
+    return AttemptStore(_table())

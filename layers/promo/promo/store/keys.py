@@ -53,6 +53,20 @@ def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"T#{tenant_id}#BATCH#{batch_id}"}, "sk": {"S": "BATCH"}}
 
 
+# Failed-validation counters start with their own prefix, not the tenant's, so that IAM can
+# let the validate function update these items and no other (``dynamodb:LeadingKeys``).
+MISSES_PREFIX = "MISSES#"
+
+
+def misses_key(tenant_id: str, window_start: int, caller: str) -> dict[str, dict[str, str]]:
+    """One caller's failed validations in the window starting at ``window_start`` (epoch
+    seconds). The caller is last, so it may contain anything."""
+    return {
+        "pk": {"S": f"{MISSES_PREFIX}{tenant_id}#{window_start}#{caller}"},
+        "sk": {"S": "MISSES"},
+    }
+
+
 def index_position(value: str) -> str:
     """A code's sort key in the available index: uniformly spread, and stable for a value."""
     return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
