@@ -42,6 +42,8 @@ from promo.store.credentials import CredentialStore
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """The stores one operation works with."""
+
     codes: CodeStore
     catalog: CatalogStore
     credentials: CredentialStore
@@ -65,6 +67,8 @@ class CodeToAdd:
 
 @dataclass(frozen=True, slots=True)
 class CodeQuery:
+    """Which codes a listing returns, and from where it resumes."""
+
     tenant_ids: Sequence[str]
     # Pools by a protocol's alias; None: every pool of each tenant.
     pool_aliases: Collection[str] | None
@@ -79,6 +83,8 @@ class CodeQuery:
 
 @dataclass(frozen=True, slots=True)
 class CodePage:
+    """One page of a listing, newest first."""
+
     codes: list[Code]
     # The page is full, so more codes may follow it.
     more: bool

@@ -354,6 +354,8 @@ def _prune(data: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class CrmStatus:
+    """A refusal's ``status`` object, and the HTTP status it travels with."""
+
     code: str
     description: str
     http_status: int = 200

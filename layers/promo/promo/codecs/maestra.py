@@ -113,6 +113,8 @@ class OperationBody(_Model):
 
 @dataclass(frozen=True, slots=True)
 class ValidationMessage:
+    """One entry of a ValidationError answer: what is wrong, and where in the body."""
+
     message: str
     location: str
 
@@ -202,6 +204,8 @@ def check_step(kind: str, pool_fixed: bool, body: OperationBody) -> None:
 
 @dataclass(frozen=True, slots=True)
 class OperationCall:
+    """An authenticated Maestra operation with its validated body, performed now or queued."""
+
     caller: MaestraCaller
     operation: str
     body: OperationBody

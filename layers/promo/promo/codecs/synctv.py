@@ -155,6 +155,8 @@ def _body_parameters(request: HttpRequest) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """An ``<ssap>`` answer, with the cookies to set alongside it."""
+
     document: etree._Element
     cookies: tuple[str, ...] = ()
 
