@@ -6,6 +6,7 @@ from functools import _lru_cache_wrapper
 from pathlib import Path
 from typing import Any
 
+import promo.aws
 import promo.observability
 import promo.services
 import promo.settings
@@ -19,6 +20,7 @@ FIXTURES = ROOT / "tests" / "protocol" / "fixtures"
 
 _PROCESS_CACHES: list["_lru_cache_wrapper[Any]"] = [
     promo.settings.get_settings,
+    promo.aws.session,
     promo.store.client.dynamodb,
     promo.store._table,
     promo.store.code_store,

@@ -7,6 +7,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
+    """The parts of an HTTP API event a protocol reads, body decoded."""
+
     method: str
     path: str
     headers: dict[str, str]  # names lower-cased
@@ -42,6 +44,8 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
+    """What a handler answers, before it becomes a Lambda proxy response."""
+
     status: int
     body: bytes
     content_type: str

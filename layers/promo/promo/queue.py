@@ -7,8 +7,9 @@ sender with an in-process queue that feeds the same worker handler (tools/local_
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from promo import aws
 from promo.domain.errors import StoreUnavailable
 from promo.settings import get_settings
 
@@ -21,9 +22,7 @@ _override: list[Sender] = []
 
 @cache
 def _sqs() -> "SQSClient":
-    import boto3  # only the async function pays for the SQS client
-
-    return boto3.client("sqs", region_name=get_settings().aws_region)
+    return cast("SQSClient", aws.client("sqs", get_settings().aws_region))
 
 
 def use_sender(sender: Sender | None) -> None:

@@ -61,6 +61,8 @@ class ValidateLimit:
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """The stores one operation works with."""
+
     codes: CodeStore
     catalog: CatalogStore
     credentials: CredentialStore
@@ -86,6 +88,8 @@ class CodeToAdd:
 
 @dataclass(frozen=True, slots=True)
 class CodeQuery:
+    """Which codes a listing returns, and from where it resumes."""
+
     tenant_ids: Sequence[str]
     # Pools by a protocol's alias; None: every pool of each tenant.
     pool_aliases: Collection[str] | None
@@ -100,6 +104,8 @@ class CodeQuery:
 
 @dataclass(frozen=True, slots=True)
 class CodePage:
+    """One page of a listing, newest first."""
+
     codes: list[Code]
     # The page is full, so more codes may follow it.
     more: bool

@@ -16,6 +16,8 @@ _SECRET_KEY = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class MaestraCaller:
+    """A request authenticated with an endpoint's secret key."""
+
     endpoint: MaestraEndpoint
 
     @property

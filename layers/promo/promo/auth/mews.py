@@ -15,6 +15,8 @@ from promo.store.credentials import CredentialStore
 
 @dataclass(frozen=True, slots=True)
 class MewsCaller:
+    """A request authenticated with a Mews access token and client token."""
+
     enterprises: dict[str, str]  # EnterpriseId -> tenant id
     portfolio: bool
     name: str

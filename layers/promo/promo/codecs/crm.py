@@ -55,13 +55,15 @@ Secret = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=
 
 class _Model(BaseModel):
     # Top-level parameters this API does not use are ignored (CRM.COM clients may send more).
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built by the endpoint that validates with it (json_codec.built), not by every function.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class _Identifier(BaseModel):
     """A CRM.COM identifier object: exactly one of ``CHOICES`` names the record."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Only ever validated inside a request model, whose build includes it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     CHOICES: ClassVar[tuple[str, ...]]
 
     @model_validator(mode="after")
@@ -352,6 +354,8 @@ def _prune(data: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class CrmStatus:
+    """A refusal's ``status`` object, and the HTTP status it travels with."""
+
     code: str
     description: str
     http_status: int = 200
@@ -434,6 +438,7 @@ def public_endpoint[M: BaseModel](
     model: type[M],
 ) -> Callable[[Callable[[M, Services], Any]], LambdaHandler]:
     """Decorate ``operation(request, services) -> data`` (no token needed: login, release)."""
+    json_codec.built(model)
 
     def decorate(operation: Callable[[M, Services], Any]) -> LambdaHandler:
         return _handler(lambda document, svc: operation(json_codec.validate(document, model), svc))
@@ -446,6 +451,7 @@ def endpoint[M: BaseModel](
 ) -> Callable[[Callable[[M, CrmCaller, Services], Any]], LambdaHandler]:
     """Decorate ``operation(request, caller, services) -> data``: the token is checked before
     anything else is read, so a request without a live token changes nothing."""
+    json_codec.built(model)
 
     def decorate(operation: Callable[[M, CrmCaller, Services], Any]) -> LambdaHandler:
         def call(document: dict[str, Any], svc: Services) -> Any:

@@ -60,7 +60,8 @@ MaestraTime = Annotated[datetime, BeforeValidator(_maestra_time)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # The parts are only ever validated inside OperationBody, whose build includes them.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class CodeIds(_Model):
@@ -91,6 +92,9 @@ class CustomerIn(_Model):
 
 
 class OperationBody(_Model):
+    # What every Maestra function validates (requests and queued messages): built at import.
+    model_config = ConfigDict(defer_build=False)
+
     customer: CustomerIn | None = None
     promoCode: PromoCodeIn | None = None  # noqa: N815
     executionDateTimeUtc: MaestraTime | None = None  # noqa: N815
@@ -109,6 +113,8 @@ class OperationBody(_Model):
 
 @dataclass(frozen=True, slots=True)
 class ValidationMessage:
+    """One entry of a ValidationError answer: what is wrong, and where in the body."""
+
     message: str
     location: str
 
@@ -198,6 +204,8 @@ def check_step(kind: str, pool_fixed: bool, body: OperationBody) -> None:
 
 @dataclass(frozen=True, slots=True)
 class OperationCall:
+    """An authenticated Maestra operation with its validated body, performed now or queued."""
+
     caller: MaestraCaller
     operation: str
     body: OperationBody

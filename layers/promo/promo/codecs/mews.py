@@ -43,7 +43,8 @@ UtcTimestamp = Annotated[datetime, BeforeValidator(_utc)]
 
 class _Model(BaseModel):
     # Mews clients send properties this API does not use (LanguageCode, CultureCode...): ignored.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built by the endpoint that validates with it (json_codec.built), not by every function.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Envelope(_Model):
@@ -184,6 +185,7 @@ def endpoint[M: Envelope](
 ) -> Callable[[Callable[[M, MewsCaller, Services], dict[str, Any]]], LambdaHandler]:
     """Decorate ``operation(request, caller, services) -> body`` into a Lambda handler:
     parse, authenticate, validate, call, render; every refusal in Mews' error shape."""
+    json_codec.built(model)
 
     def decorate(operation: Callable[[M, MewsCaller, Services], dict[str, Any]]) -> LambdaHandler:
         def respond(request: HttpRequest) -> HttpResponse:

@@ -63,7 +63,8 @@ _COMPLETED = "Successfully completed."
 
 class _Model(BaseModel):
     # Rails ignores parameters an action does not use (format, utf8, a device on index...).
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built by the endpoint that validates with it (json_codec.built), not by every function.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class OfferRequest(_Model):
@@ -155,6 +156,8 @@ def _body_parameters(request: HttpRequest) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """An ``<ssap>`` answer, with the cookies to set alongside it."""
+
     document: etree._Element
     cookies: tuple[str, ...] = ()
 
@@ -295,6 +298,7 @@ def endpoint[M: BaseModel, C](
     """Decorate ``operation(arguments, caller, services) -> Reply`` into a Lambda handler:
     authenticate, parse and validate the arguments, call, render; every refusal in SyncTV's
     error shape. Authentication comes first, so a refused caller learns nothing more."""
+    json_codec.built(model)
 
     def decorate(operation: Callable[[M, C, Services], Reply]) -> LambdaHandler:
         def respond(request: HttpRequest) -> HttpResponse:

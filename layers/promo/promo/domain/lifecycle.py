@@ -20,6 +20,8 @@ class Transition(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """The states a transition may leave and the one it reaches."""
+
     sources: frozenset[CodeState]
     target: CodeState
     # Whether the code's validity window must contain the request's effective time.

@@ -93,6 +93,8 @@ class PoolAliases:
 
 @dataclass(frozen=True, slots=True)
 class Pool:
+    """A set of codes given out alike, named by each protocol through its aliases."""
+
     tenant_id: str
     pool_id: str
     name: str
@@ -107,6 +109,8 @@ class Pool:
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
+    """One customer of the service; its pools, codes and credentials are its own."""
+
     tenant_id: str
     name: str
     # The tenant as Mews knows it (EnterpriseId), if Mews clients reach it.
@@ -115,6 +119,8 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Audit:
+    """Who created a code and who last changed it, and when."""
+
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -162,6 +168,8 @@ class NewCode:
 
 @dataclass(frozen=True, slots=True)
 class Code:
+    """A promo code as stored: its lifecycle state, validity and audit trail."""
+
     tenant_id: str
     pool_id: str
     value: str

@@ -1,11 +1,11 @@
 """The DynamoDB client, created once per process and reused across invocations."""
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import boto3
 from botocore.config import Config
 
+from promo import aws
 from promo.settings import get_settings
 
 if TYPE_CHECKING:
@@ -27,9 +27,7 @@ _CONFIG = Config(
 @cache
 def dynamodb() -> "DynamoDBClient":
     settings = get_settings()
-    return boto3.client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=_CONFIG,
+    client = aws.client(
+        "dynamodb", settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url, config=_CONFIG
     )
+    return cast("DynamoDBClient", client)

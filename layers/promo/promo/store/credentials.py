@@ -32,6 +32,8 @@ from promo.store.table import ConditionFailed, Table
 
 @dataclass(frozen=True, slots=True)
 class MewsAccessToken:
+    """A Mews credential as stored: digests of both tokens, never the tokens."""
+
     token_digest: str
     client_token_digest: str
     # Mews EnterpriseId (a UUID, as text) -> our tenant id. One entry unless a portfolio token.
@@ -42,6 +44,8 @@ class MewsAccessToken:
 
 @dataclass(frozen=True, slots=True)
 class MaestraOperation:
+    """How an endpoint's operation gets a code."""
+
     # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem".
     kind: str
     pool_alias: str | None = None
@@ -49,6 +53,8 @@ class MaestraOperation:
 
 @dataclass(frozen=True, slots=True)
 class MaestraEndpoint:
+    """A Maestra endpoint: its tenant, its secret key's digest and its operations."""
+
     endpoint_id: str
     tenant_id: str
     secret_key_digest: str | None
@@ -68,6 +74,8 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A live CRM.COM token or SyncTV session cookie, and whose it is."""
+
     kind: str  # "crm" or "synctv"
     tenant_id: str
     username: str
