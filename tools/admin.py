@@ -15,6 +15,7 @@ or --table NAME with the default AWS credentials).
 """
 
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -55,7 +56,9 @@ def ensure_table(table_name: str) -> bool:
                 " empty database (make run FRESH=1) or migrate the table."
             )
         return False
-    client.create_table(**wanted)
+    # A retried create whose first attempt landed is refused as in use; so is a lost race.
+    with contextlib.suppress(client.exceptions.ResourceInUseException):
+        client.create_table(**wanted)
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
     return True
 
