@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.fuzz import harness
-from tests.fuzz.harness import FUZZ_SETTINGS, Prepared, Stack
+from tests.fuzz.harness import Prepared, Stack
 from tools.template import ROOT
 
 pytestmark = pytest.mark.integration
@@ -110,18 +110,18 @@ def schema(stack: Stack) -> Any:
 @pytest.mark.parametrize("route", ROUTES)
 def test_json_route_survives_fuzzing(route: str, stack: Stack, schema: Any) -> None:
     path, check = ROUTES[route]
+    sender = harness.Sender(route, check)
     operation = schema[path]["POST"]
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE, media_type="application/json"),
         operation.as_strategy(GenerationMode.NEGATIVE, media_type="application/json"),
     )
-    sender = harness.Sender(check)
 
-    @FUZZ_SETTINGS
+    @harness.fuzzed
     @given(case=cases, credentials=st.booleans(), seed=st.integers(0, 2**32))
     def generate(case: Any, credentials: bool, seed: int) -> None:
         sender.submit(prepare(route, case, credentials, stack, seed))
 
     generate()
 
-    harness.assert_clean(route, sender)
+    harness.assert_clean(sender)
