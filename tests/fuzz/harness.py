@@ -27,7 +27,7 @@ from tools.template import ROOT
 REQUESTS_PER_ROUTE = int(os.environ.get("FUZZ_REQUESTS_PER_ROUTE", "1000"))
 # Bounded time: one route's generation, requests and checks. A route still short of its count
 # when the bound passes fails (TimeBoundExceeded); it never passes with fewer requests.
-ROUTE_SECONDS = float(os.environ.get("FUZZ_ROUTE_SECONDS", "120"))
+ROUTE_SECONDS = float(os.environ.get("FUZZ_ROUTE_SECONDS", "240"))
 SENDERS = 4  # concurrent keep-alive connections (scrypt logins and DynamoDB calls overlap)
 
 # Fixed seed: derandomize makes every run generate the same requests (CI). FUZZ_SEED=N draws
