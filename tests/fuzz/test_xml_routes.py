@@ -11,11 +11,18 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.fuzz import harness
-from tests.fuzz.harness import FUZZ_SETTINGS, Prepared, Stack
+from tests.fuzz.harness import Prepared, Stack
 
 pytestmark = pytest.mark.integration
 
 TEXT = st.text(max_size=40)
+# Header and cookie values are what HTTP can carry (printable ASCII here, no leading blank: that
+# is not part of a field value, and clients refuse to send it); anything else never leaves a
+# client. Drawn from that alphabet directly: filtering arbitrary text for it rejected most draws
+# (slow, and what passed was mostly the empty string).
+HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(
+    str.lstrip
+)
 ANY_INT = st.integers(-(2**70), 2**70)
 NUMBERISH = st.one_of(ANY_INT.map(str), TEXT, st.sampled_from(["", "1e3", "0x10", " 5", "NaN"]))
 
@@ -106,10 +113,7 @@ def maestra_requests(draw: st.DrawFn, path: str, stack: Stack) -> tuple[Prepared
             if draw(st.booleans()):
                 params[name] = draw(st.one_of(TEXT, st.just(harness.MAESTRA_ENDPOINT)))
         if draw(st.booleans()):
-            # Header values are what HTTP can carry (Latin-1); anything else never leaves a client.
-            headers["Authorization"] = draw(
-                st.one_of(TEXT.filter(_header_safe), st.just("SecretKey wrong"))
-            )
+            headers["Authorization"] = draw(st.one_of(HEADER_TEXT, st.just("SecretKey wrong")))
     for name in ("transactionId", "deviceUUID"):
         if draw(st.booleans()):
             params[name] = draw(TEXT)
@@ -123,10 +127,6 @@ def maestra_requests(draw: st.DrawFn, path: str, stack: Stack) -> tuple[Prepared
     return Prepared("POST", stack.url + path, kwargs), wants_xml or not wants_json
 
 
-def _header_safe(value: str) -> bool:
-    return all(32 <= ord(c) < 127 for c in value)
-
-
 def synctv_cookie(draw: st.DrawFn, stack: Stack, admin_only: bool = False) -> dict[str, str]:
     choice = draw(st.sampled_from(["admin", "viewer", "none", "random"]))
     if choice == "admin" or (admin_only and choice == "viewer"):
@@ -134,7 +134,7 @@ def synctv_cookie(draw: st.DrawFn, stack: Stack, admin_only: bool = False) -> di
     if choice == "viewer":
         return {"_synctv_session": stack.synctv_viewer}
     if choice == "random":
-        return {"_synctv_session": draw(TEXT.filter(_header_safe))}
+        return {"_synctv_session": draw(HEADER_TEXT)}
     return {}
 
 
@@ -222,34 +222,30 @@ def synctv_requests(draw: st.DrawFn, operation: str, stack: Stack) -> Prepared:
 
 @pytest.mark.parametrize("path", ["/v3/operations/sync", "/v3/operations/async"])
 def test_maestra_xml_route_survives_fuzzing(path: str, stack: Stack) -> None:
-    senders = {True: harness.Sender(harness.maestra_check(True))}
-    senders[False] = harness.Sender(harness.maestra_check(False))
+    # The answer must come in the format asked for: XML unless the client asked for JSON only.
+    checks = {True: harness.maestra_check(True), False: harness.maestra_check(False)}
+    sender = harness.Sender(f"maestra xml {path}", checks[True])
 
-    @FUZZ_SETTINGS
+    @harness.fuzzed
     @given(maestra_requests(path, stack))
     def generate(request: tuple[Prepared, bool]) -> None:
         prepared, as_xml = request
-        senders[as_xml].submit(prepared)
+        sender.submit(prepared, checks[as_xml])
 
     generate()
 
-    both = harness.Sender(senders[True].check)
-    both.sent = senders[True].sent + senders[False].sent
-    problems = senders[True].problems() + senders[False].problems()
-    print(f"maestra xml {path}: {len(both.sent)} requests, {len(problems)} problems")
-    assert len(both.sent) >= harness.REQUESTS_PER_ROUTE
-    assert problems == [], f"{len(problems)} problems; the first:\n" + "\n".join(problems[:5])
+    harness.assert_clean(sender)
 
 
 @pytest.mark.parametrize("operation", ["login", "logout", "index", "show", "create", "validate"])
 def test_synctv_route_survives_fuzzing(operation: str, stack: Stack) -> None:
-    sender = harness.Sender(harness.synctv_check(operation))
+    sender = harness.Sender(f"synctv {operation}", harness.synctv_check(operation))
 
-    @FUZZ_SETTINGS
+    @harness.fuzzed
     @given(synctv_requests(operation, stack))
     def generate(request: Prepared) -> None:
         sender.submit(request)
 
     generate()
 
-    harness.assert_clean(f"synctv {operation}", sender)
+    harness.assert_clean(sender)
