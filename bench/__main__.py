@@ -31,6 +31,7 @@ RUNTIME_VENV = ROOT / ".local" / "bench-runtime-venv"
 CONCURRENCY = (1, 4, 16, 64)
 ISSUES_PER_LEVEL = 800
 CONFIGURED_MEMORY_MB = 512  # template.yaml Globals MemorySize
+COLD_ROUNDS = 9  # fresh interpreters per function (and for the floor) in the cold scenarios
 
 
 @dataclass
@@ -450,33 +451,32 @@ def cold_imports() -> dict[str, Result]:
         "PYTHONDONTWRITEBYTECODE": "",
     }
 
-    def median_import(module: str, path: list[Path]) -> float:
+    def import_time(module: str, path: list[Path]) -> float:
         paths = [str(p) for p in path]
         code = (
             f"import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); "
             f"import {module}; print(time.perf_counter() - t)"
         )
-        samples = [
-            float(
-                subprocess.run(
-                    [str(python), "-c", code],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env=environment,
-                ).stdout
-            )
-            for _ in range(7)
-        ]
-        return statistics.median(samples) * 1000
+        answer = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, check=True, env=environment
+        )
+        return float(answer.stdout) * 1000
 
-    median_import("app", [ROOT / "functions" / "mews_add", layer])  # write bytecode once
-    floor = median_import("boto3", [])
-    results = {}
-    for function in sorted((ROOT / "functions").glob("*/app.py")):
-        ours = median_import("app", [function.parent, layer])
-        results[f"cold import {function.parent.name}"] = at_most(ours, floor, 1.5, "ms")
-    return results
+    functions = sorted(path.parent for path in (ROOT / "functions").glob("*/app.py"))
+    for function in functions:  # write each one's bytecode once
+        import_time("app", [function, layer])
+    # Interleaved rounds: the floor and every function in each, so drift in the machine's speed
+    # over the scenario weighs on all of them alike instead of on whichever ran last.
+    samples: dict[str, list[float]] = {"boto3": []}
+    for _ in range(COLD_ROUNDS):
+        samples["boto3"].append(import_time("boto3", []))
+        for function in functions:
+            samples.setdefault(function.name, []).append(import_time("app", [function, layer]))
+    floor = statistics.median(samples.pop("boto3"))
+    return {
+        f"cold import {name}": at_most(statistics.median(times), floor, 1.5, "ms")
+        for name, times in samples.items()
+    }
 
 
 COLD_START = """
