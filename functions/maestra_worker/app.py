@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from promo import services
 from promo.codecs import maestra
 from promo.domain.errors import PromoError, StoreUnavailable
-from promo.observability import logger, metrics
+from promo.observability import flush_metrics, logger
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -36,7 +36,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             failures.append({"itemIdentifier": record["messageId"]})
         except PromoError as refused:  # permanent: retrying cannot help
             logger.warning("Async operation refused", extra={"reason": refused.message})
-    recorder = metrics()
-    if recorder.metric_set:
-        recorder.flush_metrics()
+    flush_metrics()
     return {"batchItemFailures": failures}

@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from promo.http import HttpRequest, HttpResponse
-from promo.observability import logger, metrics
+from promo.observability import flush_metrics, logger
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -32,9 +32,7 @@ def lambda_endpoint(
             logger.exception("Unexpected failure", extra={"path": request.path})
             response = unexpected(request)
         finally:
-            recorder = metrics()
-            if recorder.metric_set:
-                recorder.flush_metrics()
+            flush_metrics()
         logger.info(
             "Answered",
             extra={"method": request.method, "path": request.path, "status": response.status},
