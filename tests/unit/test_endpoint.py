@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from promo.endpoint import lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import count
-from tools.lambda_runtime import LambdaContext, http_api_event
+from tests.support.deployment import invoke
+from tools.lambda_runtime import http_api_event
 
 
 def test_handlers_on_threads_sharing_one_metrics_recorder_never_fail_to_flush() -> None:
@@ -24,7 +25,7 @@ def test_handlers_on_threads_sharing_one_metrics_recorder_never_fail_to_flush() 
     event = http_api_event("GET", "/probe", "GET /probe", b"", {})
 
     def invoke_many(_: int) -> list[int]:
-        return [handler(event, LambdaContext("probe"))["statusCode"] for _ in range(200)]
+        return [invoke(handler, event)["statusCode"] for _ in range(200)]
 
     switching = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads often, so that the interleavings happen
