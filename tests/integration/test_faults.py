@@ -798,6 +798,36 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
     assert visible(stores, values) == set(values[:40])
 
 
+def test_given_an_undecided_stage_filling_the_shard_then_claims_still_find_the_committed_codes(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged codes sit in the available index before their commit: claims must read past
+    them, not take a page of them for an empty pool."""
+    one_shard = pool(shard_count=1)
+    stores.catalog.put_pool(one_shard)
+    live = stores.codes.add("acme", {"spring": one_shard}, new_codes("spring", 5, "LIVE"), ACTOR)
+    writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
+    real_stage = CodeStore._stage_chunk
+    staged_chunks: list[int] = []
+
+    def stage_then_die(self: CodeStore, chunk: Any, stage: tuple[str, int]) -> Any:
+        if len(staged_chunks) == 3:  # 300 codes staged, never committed
+            raise WriterDied
+        staged_chunks.append(len(chunk))
+        return real_stage(self, chunk, stage)
+
+    monkeypatch.setattr(CodeStore, "_stage_chunk", stage_then_die)
+    with pytest.raises(WriterDied):
+        writer.codes.add("acme", {"spring": one_shard}, new_codes("spring", 400, "OPEN"), ACTOR)
+    monkeypatch.setattr(CodeStore, "_stage_chunk", real_stage)
+
+    claimed = {stores.codes.claim(one_shard, moment(), ACTOR).value for _ in live}
+
+    assert claimed == {code.value for code in live}
+    with pytest.raises(NoCodeAvailable):
+        stores.codes.claim(one_shard, moment(), ACTOR)
+
+
 def test_given_the_writer_dies_right_after_the_commit_then_every_code_is_live_in_every_path(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:

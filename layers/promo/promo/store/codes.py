@@ -672,39 +672,53 @@ class CodeStore:
         """A page of available keys from one shard, starting at a random shard and position.
 
         Random starts keep concurrent functions (each with its own page) off the same codes;
-        an empty answer after every shard was read means the pool is empty.
+        an empty answer after every shard was read to its end means the pool is empty. Codes
+        of bulk adds not committed (yet) are read past, not counted, so they never make a pool
+        look empty.
         """
         limit = self._settings.claim_page_size
+        undecided: set[str] = set()
         first = random.randrange(pool.shard_count)  # noqa: S311 - spreading load, not a secret
         for step in range(pool.shard_count):
             shard = (first + step) % pool.shard_count
             partition = keys.available_partition(pool.tenant_id, pool.pool_id, shard)
             start = f"{random.getrandbits(64):016x}"
-            page = self._query_available(partition, ">=", start, limit, at)
+            side = (pool.tenant_id, partition, at, undecided)
+            page = self._query_available(*side, ">=", start, limit)
             if len(page) < limit:
-                page += self._query_available(partition, "<", start, limit - len(page), at)
-            page = self._claimable(pool.tenant_id, page)
+                page += self._query_available(*side, "<", start, limit - len(page))
             if page:
                 random.shuffle(page)
                 return page
         return []
 
-    def _claimable(self, tenant_id: str, page: list[Item]) -> list[Item]:
-        """The candidates whose batch committed (or that were never staged); stages of aborted
-        batches met here are cleared, so they stop coming back."""
-        claimable = []
-        for item in page:
-            outcome = self._stage_outcome(tenant_id, item)
-            if outcome == _COMMITTED:
-                claimable.append(item)
-            elif outcome == _ABORTED:
-                self._delete_staged(_key_of(item), item["staged_batch"]["S"])
-        return claimable
+    def _claimable(self, tenant_id: str, item: Item, undecided: set[str]) -> bool:
+        """Whether a candidate was never staged or its batch committed. Stages of aborted
+        batches met here are cleared, so they stop coming back; ``undecided`` remembers the
+        batches still open, so their outcome is read once per index read."""
+        batch = item.get("staged_batch", {}).get("S")
+        if batch is None:
+            return True
+        if batch in undecided:
+            return False
+        outcome = self._stage_outcome(tenant_id, item)
+        if outcome == _ABORTED:
+            self._delete_staged(_key_of(item), batch)
+        elif outcome is None:
+            undecided.add(batch)
+        return outcome == _COMMITTED
 
     def _query_available(
-        self, partition: str, operator: str, start: str, limit: int, at: datetime
+        self,
+        tenant_id: str,
+        partition: str,
+        at: datetime,
+        undecided: set[str],
+        operator: str,
+        start: str,
+        limit: int,
     ) -> list[Item]:
-        """Up to ``limit`` keys of codes valid at ``at`` on one side of ``start``."""
+        """Up to ``limit`` claimable codes valid at ``at`` on one side of ``start``."""
         request: dict[str, Any] = {
             "IndexName": self._layout.available_index,
             "KeyConditionExpression": f"avail_pk = :partition AND avail_sk {operator} :start",
@@ -723,9 +737,10 @@ class CodeStore:
         }
         found: list[Item] = []
         for item in self._table.paginate(self._table.query, **request):
-            found.append(item)
-            if len(found) == limit:
-                break
+            if self._claimable(tenant_id, item, undecided):
+                found.append(item)
+                if len(found) == limit:
+                    break
         return found
 
     # ------------------------------------------------------------------ reading
