@@ -696,7 +696,9 @@ def test_given_a_fault_botocore_retries_then_the_bulk_add_succeeds_and_every_cod
     assert visible(stores, values) == set(values)
 
 
-@pytest.mark.parametrize(
+# The add's decisive write (its one transaction, or a staged batch's commit) landed, and the
+# writer never heard so: what readers see, and what the writer is told.
+DECISIVE_WRITE_LANDED = pytest.mark.parametrize(
     ("size", "point", "faults"),
     [
         (40, "TransactWriteItems:add", [ANSWER_LOST]),
@@ -709,6 +711,9 @@ def test_given_a_fault_botocore_retries_then_the_bulk_add_succeeds_and_every_cod
         "commit applied, answer dropped, botocore retry refused",
     ],
 )
+
+
+@DECISIVE_WRITE_LANDED
 def test_given_the_decisive_write_landed_then_readers_see_every_code(
     stores: Stores, faulty: FaultyStores, size: int, point: str, faults: list[str]
 ) -> None:
@@ -727,19 +732,7 @@ def test_given_the_decisive_write_landed_then_readers_see_every_code(
     assert claim_all(stores, len(values)) == set(values)
 
 
-@pytest.mark.parametrize(
-    ("size", "point", "faults"),
-    [
-        (40, "TransactWriteItems:add", [ANSWER_LOST]),
-        (STAGED, "PutItem:commit", [ANSWER_LOST]),
-        (STAGED, "PutItem:commit", [DROPPED]),
-    ],
-    ids=[
-        "single transaction applied, answer lost",
-        "commit applied, answer lost",
-        "commit applied, answer dropped, botocore retry refused",
-    ],
-)
+@DECISIVE_WRITE_LANDED
 def test_given_the_decisive_write_landed_then_the_add_reports_success(
     stores: Stores, faulty: FaultyStores, size: int, point: str, faults: list[str]
 ) -> None:
