@@ -8,16 +8,15 @@ retried; after the queue's maxReceiveCount a message goes to the dead-letter que
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from promo import services
 from promo.codecs import maestra
 from promo.domain.errors import PromoError, StoreUnavailable
-from promo.observability import flush_metrics, logger
+from promo.endpoint import queue_consumer
+from promo.observability import logger
 
 
-@logger.inject_lambda_context(log_event=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@queue_consumer
+def handler(event: dict[str, Any]) -> dict[str, Any]:
     svc = services.services()
     failures = []
     for record in event.get("Records", []):
@@ -36,5 +35,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             failures.append({"itemIdentifier": record["messageId"]})
         except PromoError as refused:  # permanent: retrying cannot help
             logger.warning("Async operation refused", extra={"reason": refused.message})
-    flush_metrics()
     return {"batchItemFailures": failures}

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from promo import coldstart
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import flush_metrics, logger
 
@@ -39,4 +40,22 @@ def lambda_endpoint(
         )
         return response.to_event()
 
+    coldstart.finished()
+    return handler
+
+
+def queue_consumer(
+    consume: Callable[[dict[str, Any]], dict[str, Any]],
+) -> LambdaHandler:
+    """A Lambda handler for an SQS event source: ``consume`` answers the batch's item failures;
+    metrics are flushed whatever happens."""
+
+    @logger.inject_lambda_context(log_event=False)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            return consume(event)
+        finally:
+            flush_metrics()
+
+    coldstart.finished()
     return handler
