@@ -21,7 +21,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -282,7 +282,7 @@ def set_maestra_key(svc: Services, endpoint_id: str) -> str:
     if endpoint is None:
         raise InvalidRequest(f"No Maestra endpoint {endpoint_id!r}; add it to the configuration.")
     key = new_token()
-    svc.credentials.put_maestra_endpoint(replace(endpoint, secret_key_digest=token_digest(key)))
+    svc.credentials.put_maestra_endpoint(endpoint._replace(secret_key_digest=token_digest(key)))
     return key
 
 

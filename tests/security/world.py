@@ -5,7 +5,7 @@ would and to compare the whole table before and after."""
 
 import base64
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,7 @@ def build_world(svc: Services, table_name: str) -> World:
     assert endpoint is not None
     kiosk_key = new_token()
     svc.credentials.put_maestra_endpoint(
-        replace(endpoint, endpoint_id="demo-kiosk", secret_key_digest=token_digest(kiosk_key))
+        endpoint._replace(endpoint_id="demo-kiosk", secret_key_digest=token_digest(kiosk_key))
     )
     svc.credentials.revoke("maestra", "demo-kiosk")
     # Mews: a token rotated out, and a token revoked.

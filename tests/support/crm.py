@@ -3,7 +3,6 @@ calls to the three CRM.COM handlers as API Gateway would make them."""
 
 import json
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 import promo.services
@@ -101,7 +100,7 @@ def campaign_pool(
         tenant_id,
         pool_id,
         f"{pool_id} pool",
-        aliases=PoolAliases(crm_campaign=replace(crm, **campaign)),
+        aliases=PoolAliases(crm_campaign=crm._replace(**campaign)),
     )
     stores.catalog.put_pool(pool)
     new = [NewCode(pool_id, f"{pool_id.upper()}-{i:03d}") for i in range(codes)]

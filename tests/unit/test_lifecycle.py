@@ -1,4 +1,3 @@
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -74,5 +73,5 @@ def test_redeemable_means_active_unused_unblocked_and_valid() -> None:
     assert is_redeemable(code(CodeState.ISSUED), NOW)
     assert not is_redeemable(code(CodeState.USED), NOW)
     assert not is_redeemable(code(CodeState.BLOCKED), NOW)
-    assert not is_redeemable(replace(code(), activity=ActivityState.DELETED), NOW)
+    assert not is_redeemable(code()._replace(activity=ActivityState.DELETED), NOW)
     assert not is_redeemable(code(validity=Window(end=NOW - timedelta(seconds=1))), NOW)

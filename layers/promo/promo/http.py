@@ -1,12 +1,12 @@
 """API Gateway HTTP API (payload 2.0) events in, Lambda proxy responses out."""
 
 import base64
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """The parts of an HTTP API event a protocol reads, body decoded."""
 
     method: str
@@ -42,15 +42,14 @@ class HttpRequest:
         return self.headers.get(header, "").split(";", 1)[0].strip().lower()
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
     """What a handler answers, before it becomes a Lambda proxy response."""
 
     status: int
     body: bytes
     content_type: str
-    cookies: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
+    cookies: tuple[str, ...] = ()
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def to_event(self) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -60,5 +59,5 @@ class HttpResponse:
             "isBase64Encoded": False,
         }
         if self.cookies:
-            event["cookies"] = self.cookies
+            event["cookies"] = list(self.cookies)
         return event

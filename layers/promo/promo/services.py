@@ -3,9 +3,9 @@ exactly one call here, and renders the result in its vendor's format."""
 
 import heapq
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import NamedTuple
 from uuid import UUID
 
 from promo.domain.attempts import BlockedCallers, MissLimit
@@ -44,8 +44,7 @@ from promo.store.codes import CodeStore
 from promo.store.credentials import CredentialStore
 
 
-@dataclass(frozen=True, slots=True)
-class ValidateLimit:
+class ValidateLimit(NamedTuple):
     """Validate's failed-answer limit: the policy, the shared counters, and the callers this
     function instance already knows to be over the limit."""
 
@@ -59,8 +58,7 @@ class ValidateLimit:
         return cls(policy, counters, BlockedCallers())
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
+class Services(NamedTuple):
     """The stores one operation works with."""
 
     codes: CodeStore
@@ -77,8 +75,7 @@ def services() -> Services:
     return Services(code_store(), catalog_store(), credential_store(), limit)
 
 
-@dataclass(frozen=True, slots=True)
-class CodeToAdd:
+class CodeToAdd(NamedTuple):
     """A code to add to the pool a protocol names ``pool_alias``."""
 
     pool_alias: str
@@ -86,8 +83,7 @@ class CodeToAdd:
     validity: Window
 
 
-@dataclass(frozen=True, slots=True)
-class CodeQuery:
+class CodeQuery(NamedTuple):
     """Which codes a listing returns, and from where it resumes."""
 
     tenant_ids: Sequence[str]
@@ -102,8 +98,7 @@ class CodeQuery:
     after: UUID | None
 
 
-@dataclass(frozen=True, slots=True)
-class CodePage:
+class CodePage(NamedTuple):
     """One page of a listing, newest first."""
 
     codes: list[Code]
@@ -332,8 +327,7 @@ def _tenant_stream(
 # ---------------------------------------------------------------------- operation steps
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One configured way of getting a code (a Maestra operation step), with its request."""
 
     # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem"
@@ -350,8 +344,7 @@ class Step:
     receipt: Receipt | None
 
 
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
+class StepOutcome(NamedTuple):
     """What a step did: ``refusal`` is None when it changed the code; otherwise it says why
     not, and ``code`` / ``pool`` carry whatever is known for the answer."""
 

@@ -6,9 +6,9 @@ Tokens are random (``new_token``), stored only as SHA-256 digests (``start_sessi
 ``CRM_TOKEN_SECONDS`` after login whether used or not (CRM.COM R12+), and are never logged.
 """
 
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import NamedTuple
 
 from promo.auth.secrets import hash_password, new_token, verify_password
 from promo.domain import clock
@@ -23,8 +23,7 @@ LOGIN_REFUSED = "Invalid username, password or organisation."
 TOKEN_REFUSED = "The token is missing, unknown, expired or released."  # noqa: S105
 
 
-@dataclass(frozen=True, slots=True)
-class CrmCaller:
+class CrmCaller(NamedTuple):
     """The user behind a live token, with what CRM.COM echoes about it."""
 
     tenant_id: str

@@ -3,7 +3,7 @@ secret key require ``Authorization: SecretKey <key>`` or the older
 ``Authorization: Mindbox secretKey="<key>"``."""
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from promo.auth.secrets import matches
 from promo.domain.errors import AuthenticationFailed
@@ -14,8 +14,7 @@ _SECRET_KEY = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class MaestraCaller:
+class MaestraCaller(NamedTuple):
     """A request authenticated with an endpoint's secret key."""
 
     endpoint: MaestraEndpoint

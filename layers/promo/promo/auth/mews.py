@@ -4,8 +4,7 @@ An access token reaches one enterprise, or several if it is a portfolio token; e
 one of our tenants.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from promo.auth.secrets import matches, token_digest
@@ -13,8 +12,7 @@ from promo.domain.errors import AuthenticationFailed, Forbidden, InvalidRequest
 from promo.store.credentials import CredentialStore
 
 
-@dataclass(frozen=True, slots=True)
-class MewsCaller:
+class MewsCaller(NamedTuple):
     """A request authenticated with a Mews access token and client token."""
 
     enterprises: dict[str, str]  # EnterpriseId -> tenant id

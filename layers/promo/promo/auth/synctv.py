@@ -6,9 +6,9 @@ token is stored (CredentialStore.start_session), and it ends at a fixed time aft
 logout. Neither a token nor a password is ever logged.
 """
 
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import NamedTuple
 
 from promo.auth.secrets import hash_password, new_token, verify_password
 from promo.domain import clock
@@ -25,8 +25,7 @@ _MAX_TOKEN = 256
 _MAX_DEVICE = 256
 
 
-@dataclass(frozen=True, slots=True)
-class SyncTvCaller:
+class SyncTvCaller(NamedTuple):
     """Who asks: a session's user, or (validate only) a registered device."""
 
     tenant_id: str
@@ -41,8 +40,7 @@ class SyncTvCaller:
         return f"synctv-device:{self.device}"
 
 
-@dataclass(frozen=True, slots=True)
-class Visitor:
+class Visitor(NamedTuple):
     """A caller of the session handshake itself: whatever cookie it holds, and whether the
     connection is HTTPS (so the cookie may be marked ``Secure``)."""
 

@@ -8,9 +8,8 @@ with a non-OK ``status.code`` (clients key off it), server faults 5xx in the sam
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -352,8 +351,7 @@ def _prune(data: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- errors
 
 
-@dataclass(frozen=True, slots=True)
-class CrmStatus:
+class CrmStatus(NamedTuple):
     """A refusal's ``status`` object, and the HTTP status it travels with."""
 
     code: str

@@ -9,9 +9,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from lxml import etree
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -111,8 +110,7 @@ class OperationBody(_Model):
         return code.pool.ids.externalId if code and code.pool else None
 
 
-@dataclass(frozen=True, slots=True)
-class ValidationMessage:
+class ValidationMessage(NamedTuple):
     """One entry of a ValidationError answer: what is wrong, and where in the body."""
 
     message: str
@@ -202,8 +200,7 @@ def check_step(kind: str, pool_fixed: bool, body: OperationBody) -> None:
 # ---------------------------------------------------------------------- the call
 
 
-@dataclass(frozen=True, slots=True)
-class OperationCall:
+class OperationCall(NamedTuple):
     """An authenticated Maestra operation with its validated body, performed now or queued."""
 
     caller: MaestraCaller

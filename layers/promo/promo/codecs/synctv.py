@@ -8,7 +8,6 @@ Arguments come from the query string, a form or XML body and the path, merged as
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import parse_qsl
@@ -154,8 +153,7 @@ def _body_parameters(request: HttpRequest) -> dict[str, str]:
 # ---------------------------------------------------------------------- rendering
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """An ``<ssap>`` answer, with the cookies to set alongside it."""
 
     document: etree._Element
@@ -313,7 +311,7 @@ def endpoint[M: BaseModel, C](
                     logger.warning("Store unavailable", extra={"reason": refused.message})
                 return error(answer, refused.message, _error_headers(refused))
             body = xml.render(reply.document)
-            return HttpResponse(200, body, _XML, cookies=list(reply.cookies))
+            return HttpResponse(200, body, _XML, cookies=reply.cookies)
 
         return lambda_endpoint(respond, _unexpected)
 

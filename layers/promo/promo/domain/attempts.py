@@ -9,8 +9,8 @@ which counter a moment belongs to). docs/security.md (threat 20) gives the resul
 """
 
 import threading
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from promo.domain.errors import TooManyAttempts
 
@@ -23,8 +23,7 @@ MAX_BLOCKED_CALLERS = 10_000
 CallerKey = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class MissWindow:
+class MissWindow(NamedTuple):
     """``[start, end)`` in whole seconds since the epoch."""
 
     start: int
@@ -34,8 +33,7 @@ class MissWindow:
         return max(1, self.end - int(at.timestamp()))
 
 
-@dataclass(frozen=True, slots=True)
-class MissLimit:
+class MissLimit(NamedTuple):
     """``limit`` misses per ``window_seconds``; a limit of 0 means no limit."""
 
     limit: int

@@ -5,9 +5,9 @@ The store turns each rule into the condition of a single conditional write (the 
 state the code leaves), and the domain uses the same rules to explain a refusal.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from promo.domain.models import ActivityState, Code, CodeState
 
@@ -18,8 +18,7 @@ class Transition(StrEnum):
     BLOCK = "BLOCK"
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """The states a transition may leave and the one it reaches."""
 
     sources: frozenset[CodeState]

@@ -17,10 +17,10 @@ tenant is refused.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from promo.auth.secrets import token_digest
 from promo.cache import TtlCache
@@ -30,8 +30,7 @@ from promo.store.items import Item, n, s
 from promo.store.table import ConditionFailed, Table
 
 
-@dataclass(frozen=True, slots=True)
-class MewsAccessToken:
+class MewsAccessToken(NamedTuple):
     """A Mews credential as stored: digests of both tokens, never the tokens."""
 
     token_digest: str
@@ -42,8 +41,7 @@ class MewsAccessToken:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class MaestraOperation:
+class MaestraOperation(NamedTuple):
     """How an endpoint's operation gets a code."""
 
     # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem".
@@ -51,29 +49,26 @@ class MaestraOperation:
     pool_alias: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MaestraEndpoint:
+class MaestraEndpoint(NamedTuple):
     """A Maestra endpoint: its tenant, its secret key's digest and its operations."""
 
     endpoint_id: str
     tenant_id: str
     secret_key_digest: str | None
-    operations: dict[str, MaestraOperation] = field(default_factory=dict)
+    operations: Mapping[str, MaestraOperation] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class User:
+class User(NamedTuple):
     """A CRM.COM or SyncTV user. ``profile`` holds what the protocol echoes (names, unit)."""
 
     tenant_id: str
     username: str
     password_hash: str
     admin: bool = False
-    profile: dict[str, str] = field(default_factory=dict)
+    profile: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
+class Session(NamedTuple):
     """A live CRM.COM token or SyncTV session cookie, and whose it is."""
 
     kind: str  # "crm" or "synctv"

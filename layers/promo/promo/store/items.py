@@ -117,7 +117,7 @@ def pool_to_item(pool: Pool) -> Item:
     _optional(item, "mews_voucher_id", str(aliases.mews_voucher_id or "") or None)
     campaign = aliases.crm_campaign
     if campaign is not None:
-        fields = {k: getattr(campaign, k) for k in CrmCampaign.__slots__}
+        fields = campaign._asdict()
         item["crm_campaign"] = {"M": {k: s(v) for k, v in fields.items() if v is not None}}
     return item
 

@@ -6,15 +6,14 @@ though code values may contain anything.
 
 import hashlib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Listing-index partition of all tenants (operators list them; no request path does).
 TENANT_CATALOG = "TENANTS"
 
 
-@dataclass(frozen=True, slots=True)
-class TableLayout:
+class TableLayout(NamedTuple):
     """Names fixed by ``template.yaml``; kept in one place so the store and tests agree."""
 
     available_index: str = "available"
