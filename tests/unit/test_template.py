@@ -1,5 +1,6 @@
 """template.yaml carries the guarantees DESIGN.md promises about the deployed stack."""
 
+import json
 from typing import Any
 
 from promo.store import keys
@@ -57,6 +58,22 @@ def test_functions_run_python_3_13_on_arm64_with_the_shared_layer() -> None:
     assert function_globals["Layers"] == [{"Ref": "PromoLayer"}]
     layer = resources_of_type("AWS::Serverless::LayerVersion")["PromoLayer"]
     assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+
+
+def test_the_api_logs_every_request_to_its_own_group_and_never_what_carries_secrets() -> None:
+    """Functions log an answered request only at DEBUG: API Gateway's access log is the record
+    of every request, and must not copy Maestra keys, CRM.COM tokens or SyncTV cookies."""
+    settings = resources_of_type("AWS::Serverless::HttpApi")["PromoApi"]["Properties"][
+        "AccessLogSettings"
+    ]
+    group = resources_of_type("AWS::Logs::LogGroup")["PromoApiAccessLogs"]
+
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["PromoApiAccessLogs", "Arn"]}
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    fields = json.loads(settings["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert {"routeKey", "status", "responseLatency", "integrationError"} <= fields.keys()
+    assert not [value for value in fields.values() if value.startswith("$request.")]
 
 
 def test_every_function_has_its_own_log_group_with_retention() -> None:

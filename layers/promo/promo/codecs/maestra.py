@@ -207,7 +207,10 @@ class OperationCall(NamedTuple):
     operation: str
     body: OperationBody
     transaction_id: str | None
-    fingerprint: str
+    # A digest of the body, kept with a receipt so that a retry with another body is told
+    # apart. Computed only for a call with an idempotency key or one being queued: a call
+    # without a key writes no receipt, and None stands for "not computed".
+    fingerprint: str | None
     received_at: datetime
 
     def step(self) -> Step:
@@ -230,7 +233,7 @@ class OperationCall(NamedTuple):
             Receipt(
                 f"maestra#{self.caller.endpoint.endpoint_id}#{self.operation}",
                 self.transaction_id,
-                self.fingerprint,
+                self.fingerprint or body_fingerprint(self.body),
             )
             if self.transaction_id
             else None
@@ -262,15 +265,20 @@ def read_call(svc: Services, request: HttpRequest) -> OperationCall:
     if not operation or operation not in caller.endpoint.operations:
         raise UnknownOperation(f"Operation {operation or ''} not found".strip())
     body = parse_body(request)
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    transaction_id = request.query.get("transactionId") or None
     return OperationCall(
         caller=caller,
         operation=operation,
         body=body,
-        transaction_id=request.query.get("transactionId") or None,
-        fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
+        transaction_id=transaction_id,
+        fingerprint=body_fingerprint(body) if transaction_id else None,
         received_at=clock.now(),
     )
+
+
+def body_fingerprint(body: OperationBody) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class UnknownOperation(PromoError):
@@ -287,7 +295,7 @@ def to_message(call: OperationCall, key: str) -> dict[str, Any]:
         "endpoint": call.caller.endpoint.endpoint_id,
         "operation": call.operation,
         "key": key,
-        "fingerprint": call.fingerprint,
+        "fingerprint": call.fingerprint or body_fingerprint(call.body),
         "received_at": clock.to_stored(call.received_at),
         "body": _maestra_times(body),
     }
