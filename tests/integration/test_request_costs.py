@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from promo.domain.errors import NoCodeAvailable
+from promo.domain.models import Window
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
@@ -52,6 +53,35 @@ def test_an_uncontended_claim_costs_about_one_request(stores: Stores) -> None:
     print(f"\nmean DynamoDB requests per claim: {mean:.3f} ({dict(counter.calls)})")
     assert counter.calls["UpdateItem"] == claims  # not one lost conditional write
     assert mean <= 1.2
+
+
+def test_a_candidate_whose_window_closed_after_its_page_was_read_costs_no_write(
+    stores: Stores,
+) -> None:
+    """A code's validity is written once, with the code, and the index entry carries it, so a
+    claim judges it itself: a cached candidate that has expired since is passed over, never
+    tried in a conditional write that could only fail."""
+    the_pool = pool(shard_count=1)
+    stores.catalog.put_pool(the_pool)
+    pools = {"spring": the_pool}
+    stores.codes.add(
+        "acme", pools, new_codes("spring", 3, "SOON", Window(end=moment(1 / 24))), ACTOR
+    )
+    stores.codes.add("acme", pools, new_codes("spring", 3, "LATER", Window(end=moment(30))), ACTOR)
+    first = stores.codes.claim(the_pool, moment(), ACTOR)  # caches the shard's other five
+    in_two_hours = moment(2 / 24)
+
+    issued = []
+    with RequestCounter(stores) as counter:
+        while len(issued) < 6:
+            try:
+                issued.append(stores.codes.claim(the_pool, in_two_hours, ACTOR).value)
+            except NoCodeAvailable:
+                break
+
+    assert len(issued) == 3 - first.value.startswith("LATER")
+    assert all(value.startswith("LATER") for value in issued)
+    assert counter.calls["UpdateItem"] == len(issued)
 
 
 def test_a_claim_with_an_idempotency_key_from_a_bulk_add_costs_one_transaction(

@@ -433,6 +433,7 @@ class CodeStore:
         """
         ceiling = self._settings.claim_max_attempts
         backdated = clock.now() - at > _BACKDATED
+        stored_at = clock.to_stored(at)
         own_page: deque[Item] = deque()
         for lost in range(ceiling * 4):
             if lost and lost % ceiling == 0:
@@ -445,6 +446,8 @@ class CodeStore:
             if key is None:
                 observability.count("NoCodeAvailable")
                 raise NoCodeAvailable
+            if not _valid_at(key, stored_at):
+                continue  # its window closed after its page was read: no write can issue it
             try:
                 item = self._apply(
                     _key_of(key),
@@ -561,7 +564,10 @@ class CodeStore:
         ``batch`` names the committed bulk add that staged the code, if the caller knows it.
         ``known`` is the code as the caller last saw it, when none of what it holds can have
         changed if the write succeeds (a claim's candidate): the code after the write is then
-        assembled from it and what was written, instead of being read back."""
+        assembled from it and what was written, instead of being read back. Its validity window
+        is among what cannot change (it is written once, with the code), so a caller with
+        ``known`` has judged it at ``at`` itself and the write leaves it out of its condition;
+        and a caller with ``known`` that loses the write moves on, without reading why."""
         settled, settled_values, removals = _settled(batch)
         values: Item = {
             **settled_values,
@@ -575,7 +581,7 @@ class CodeStore:
             values[f":source{index}"] = s(state)
             sources.append(f":source{index}")
         condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {settled}"
-        if rule.needs_validity:
+        if rule.needs_validity and known is None:
             values[":at"] = s(clock.to_stored(at))
             condition += (
                 " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
@@ -593,8 +599,9 @@ class CodeStore:
             ),
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        if known is None:
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         if receipt is None and known is None:
             return self._table.update(**update, ReturnValues="ALL_NEW")
         if receipt is None:
@@ -963,6 +970,13 @@ def _only_validity_failed(item: Item) -> bool:
         item["state"]["S"] in RULES[Transition.ISSUE].sources
         and item["activity"]["S"] == ActivityState.ACTIVE
     )
+
+
+def _valid_at(candidate: Item, at: str) -> bool:
+    """Whether a candidate's projected validity window holds stored time ``at``: the test the
+    index query and a transition's condition make, stored times comparing as strings."""
+    start, end = candidate.get("valid_from"), candidate.get("valid_until")
+    return (start is None or start["S"] <= at) and (end is None or end["S"] >= at)
 
 
 def _key_of(item: Item) -> Item:
