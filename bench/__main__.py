@@ -6,6 +6,7 @@ strongly consistent GetItem for validate, ``import boto3`` for cold imports. Res
 as one table and written to bench/results.json. Targets are DESIGN.md's.
 """
 
+import functools
 import json
 import os
 import statistics
@@ -29,7 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 RUNTIME_VENV = ROOT / ".local" / "bench-runtime-venv"
 CONCURRENCY = (1, 4, 16, 64)
-ISSUES_PER_LEVEL = 800
+# Issues per concurrency level, in ROUNDS rounds that alternate ours and the floor, so that
+# DynamoDB Local's JIT warming up and the machine's drift weigh on both alike.
+ISSUES_PER_LEVEL = 1200
+ROUNDS = 3
+WARM_UP_ISSUES = 400
 CONFIGURED_MEMORY_MB = 512  # template.yaml Globals MemorySize
 COLD_ROUNDS = 9  # fresh interpreters per function (and for the floor) in the cold scenarios
 
@@ -100,6 +105,7 @@ def seed() -> Any:
     apply_config(ROOT / "bench" / "bench.yaml", svc)
     for pool_id, count in [
         *((f"issue-{n}", ISSUES_PER_LEVEL + 200) for n in CONCURRENCY),
+        ("warm-up", WARM_UP_ISSUES + 200),
         ("costs", 600),
         ("validate", 10),
     ]:
@@ -237,64 +243,60 @@ def issue_throughput(requests: Requests, client: Any) -> dict[str, Result]:
 
     results: dict[str, Result] = {}
     table = os.environ["TABLE_NAME"]
-    invoke(handler, maestra_issue_event("costs"))  # warm: credentials, pool, candidate page
+
+    def issue(event: dict[str, Any], count: int, issued: list[str]) -> None:
+        mine = []
+        for _ in range(count):
+            body = json.loads(invoke(handler, event)["body"])
+            assert body["promoCode"]["issueStatus"] == "Issued", body
+            mine.append(body["promoCode"]["ids"]["value"])
+        issued.extend(mine)  # list.extend is atomic under the GIL
+
+    def raw(keys: Iterator[dict[str, Any]], count: int, lock: threading.Lock) -> None:
+        for _ in range(count):
+            with lock:
+                key = next(keys)
+            client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET floor_probe = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":v": {"S": "x"}},
+            )
+
+    def code_keys(pool: str) -> Iterator[dict[str, Any]]:
+        """The seeded codes' keys, in order: the floor's "known keys"."""
+        prefix = f"T#bench#V#{pool.upper()}"
+        return ({"pk": {"S": f"{prefix}-{i:06d}"}, "sk": {"S": "CODE"}} for i in range(10**6))
+
+    # Warm both paths (credentials, pool and candidate caches; DynamoDB Local's JIT) first.
+    warm_up = maestra_issue_event("warm-up")
+    issue(warm_up, WARM_UP_ISSUES, [])
+    raw(code_keys("warm-up"), WARM_UP_ISSUES, threading.Lock())
     for callers in CONCURRENCY:
         event = maestra_issue_event(f"issue-{callers}")
-        per_caller = ISSUES_PER_LEVEL // callers
+        per_caller = ISSUES_PER_LEVEL // ROUNDS // callers
         issued: list[str] = []
-        lock = threading.Lock()
-
-        def issue(
-            _: int,
-            event: dict[str, Any] = event,
-            per_caller: int = per_caller,
-            issued: list[str] = issued,
-            lock: threading.Lock = lock,
-        ) -> None:
-            mine = []
-            for _ in range(per_caller):
-                body = json.loads(invoke(handler, event)["body"])
-                assert body["promoCode"]["issueStatus"] == "Issued", body
-                mine.append(body["promoCode"]["ids"]["value"])
-            with lock:
-                issued.extend(mine)
-
-        requests.reset()
-        ours = timed_parallel(callers, issue)
-        lost = requests.lost
-        keys = [
-            {"pk": {"S": f"T#bench#V#ISSUE-{callers}-{i:06d}"}, "sk": {"S": "CODE"}}
-            for i in range(callers * per_caller)
-        ]
-        raw_keys = iter(keys)
-        key_lock = threading.Lock()
-
-        def raw(
-            _: int,
-            per_caller: int = per_caller,
-            raw_keys: Iterator[Any] = raw_keys,
-            key_lock: threading.Lock = key_lock,
-        ) -> None:
-            for _ in range(per_caller):
-                with key_lock:
-                    key = next(raw_keys)
-                client.update_item(
-                    TableName=table,
-                    Key=key,
-                    UpdateExpression="SET floor_probe = :v",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":v": {"S": "x"}},
-                )
-
-        floor = timed_parallel(callers, raw)
-        total = callers * per_caller
+        keys, key_lock = code_keys(f"issue-{callers}"), threading.Lock()
+        ours = floor = 0.0
+        lost = 0
+        ours_round = functools.partial(issue, event, per_caller, issued)
+        floor_round = functools.partial(raw, keys, per_caller, key_lock)
+        for _ in range(ROUNDS):
+            requests.reset()
+            ours += timed_parallel(callers, ours_round)
+            lost += requests.lost
+            floor += timed_parallel(callers, floor_round)
+        total = ROUNDS * callers * per_caller
         duplicates = len(issued) - len(set(issued))
+        assert len(issued) == total
         results[f"issue throughput, {callers} callers"] = at_least(
             total / ours,
             total / floor,
             0.6,
             "issues/s",
-            f"duplicates {duplicates}; failed conditional writes per issue {lost / total:.3f}",
+            f"{ROUNDS} alternating rounds; duplicates {duplicates};"
+            f" failed conditional writes per issue {lost / total:.3f}",
         )
         results[f"duplicates issued, {callers} callers"] = Result(
             duplicates,
@@ -307,15 +309,15 @@ def issue_throughput(requests: Requests, client: Any) -> dict[str, Result]:
     return results
 
 
-def timed_parallel(callers: int, work: Callable[[int], None]) -> float:
+def timed_parallel(callers: int, work: Callable[[], None]) -> float:
     start_line = threading.Barrier(callers + 1)
 
-    def run(index: int) -> None:
+    def run() -> None:
         start_line.wait()
-        work(index)
+        work()
 
     with ThreadPoolExecutor(callers) as executor:
-        futures = [executor.submit(run, i) for i in range(callers)]
+        futures = [executor.submit(run) for _ in range(callers)]
         start_line.wait()
         started = time.perf_counter()
         for future in futures:
