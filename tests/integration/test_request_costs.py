@@ -71,7 +71,7 @@ def test_a_candidate_whose_window_closed_after_its_page_was_read_costs_no_write(
     first = stores.codes.claim(the_pool, moment(), ACTOR)  # caches the shard's other five
     in_two_hours = moment(2 / 24)
 
-    issued = []
+    issued: list[str] = []
     with RequestCounter(stores) as counter:
         while len(issued) < 6:
             try:

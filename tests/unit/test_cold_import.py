@@ -37,12 +37,13 @@ print(json.dumps({"built": built, "boto3": "boto3" in sys.modules, "gc": cold}))
 """
 
 
-def cold_import(function: str) -> dict[str, object]:
+def run_probe(probe: str, function: str) -> str:
+    """What ``probe`` prints in a fresh interpreter whose path starts at the function and layer."""
     output = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
         [
             sys.executable,
             "-c",
-            PROBE,
+            probe,
             str(ROOT / "functions" / function),
             str(ROOT / "layers/promo"),
         ],
@@ -51,7 +52,11 @@ def cold_import(function: str) -> dict[str, object]:
         check=True,
         env={"PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_REGION": "us-east-1"},
     )
-    result: dict[str, object] = json.loads(output.stdout)
+    return output.stdout
+
+
+def cold_import(function: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(run_probe(PROBE, function))
     return result
 
 
@@ -79,3 +84,23 @@ def test_a_cold_import_collects_nothing_once_the_layer_imports_and_freezes_what_
     assert cold["collected"] == []
     assert cold["frozen"] > 50_000
     assert cold["threshold"] is True
+
+
+WORK_BEFORE_THE_HANDLER = """
+import gc, sys
+usual = gc.get_threshold()
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import promo
+cycles = [[] for _ in range(600_000)]  # more allocations than the raised threshold allows
+for cycle in cycles:
+    cycle.append(cycle)
+del cycles
+import app
+print(gc.get_freeze_count(), gc.get_threshold() == usual)
+"""
+
+
+def test_a_process_that_worked_before_building_a_handler_freezes_nothing() -> None:
+    """A test run or the local stack collects before its first handler is built: freezing then
+    would keep its garbage for good, so it only gets the usual threshold back."""
+    assert run_probe(WORK_BEFORE_THE_HANDLER, "mews_add").split() == ["0", "True"]

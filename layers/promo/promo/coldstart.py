@@ -8,9 +8,11 @@ heavy) raises the first generation's threshold above what any handler's import a
 the first handler built freezes what the import made, so that no later collection scans it
 either, and puts the threshold back.
 
-A process that never builds a handler (promo-admin) keeps the raised threshold: it collects less
-often, never not at all. Only the first handler a process builds ends the cold start: the local
-stack and the tests build several, and freezing again would keep what they made in between.
+Only a cold import freezes: the first handler built finds no collection since the package was
+imported. A process that did other work in between (a test run, the local stack seeding its
+table) collected meanwhile, and freezing then would keep whatever garbage it had made; it just
+gets its usual threshold back. A process that never builds a handler (promo-admin) keeps the
+raised threshold: it collects less often, never not at all.
 """
 
 import gc
@@ -21,16 +23,18 @@ _WHILE_IMPORTING = 250_000
 
 _usual_threshold = gc.get_threshold()
 _importing = False
+_collections_at_start = 0
 
 
 def begin() -> None:
-    global _importing
+    global _importing, _collections_at_start
     _importing = True
+    _collections_at_start = _collections()
     gc.set_threshold(_WHILE_IMPORTING, *_usual_threshold[1:])
 
 
 def finished() -> None:
-    """The handler is built: freeze what the import made, and collect as usual from now on.
+    """The first handler is built: freeze what a cold import made, and collect as usual.
 
     Freezing also keeps the import's own cyclic garbage (~30,000 small objects) for the life of
     the process; the peak memory of a process is the same either way, and no later full
@@ -38,5 +42,10 @@ def finished() -> None:
     global _importing
     if _importing:
         _importing = False
-        gc.freeze()
+        if _collections() == _collections_at_start:
+            gc.freeze()
         gc.set_threshold(*_usual_threshold)
+
+
+def _collections() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())

@@ -2,7 +2,8 @@
 
 ``AVAILABLE -> ISSUED -> USED``, plus ``BLOCKED``; soft deletion is the separate activity state.
 The store turns each rule into the condition of a single conditional write (the condition is the
-state the code leaves), and the domain uses the same rules to explain a refusal.
+state the code leaves; a claim, which knows its candidate's fixed validity window from the index,
+tests the window itself), and the domain uses the same rules to explain a refusal.
 """
 
 from datetime import datetime

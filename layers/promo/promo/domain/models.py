@@ -4,7 +4,9 @@ stay cheap; request validation is pydantic's job at the codec edge.
 Records across the layer are ``typing.NamedTuple``s, not frozen dataclasses: a frozen dataclass
 compiles its generated methods when its module is imported (~0.3 ms each, some 30 of them on
 every cold start) and sets each field through ``object.__setattr__`` when built (3x slower).
-``NewCode`` alone stays a dataclass: it checks its value when built (``__post_init__``)."""
+``NewCode`` alone stays a dataclass: it checks its value when built (``__post_init__``). A
+NamedTuple compares as a tuple, so records of different types with the same values are equal:
+never mix record types as keys of one dict, set or cache."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +33,10 @@ class ActivityState(StrEnum):
 
 class Window(NamedTuple):
     """A validity window, inclusive at both ends (a code is usable until its end, as Maestra's
-    ``availableTill`` and Mews' ``ValidityEndUtc`` read); a missing bound is unbounded."""
+    ``availableTill`` and Mews' ``ValidityEndUtc`` read); a missing bound is unbounded.
+
+    A code's window is fixed when the code is created: claims judge it from the available
+    index's copy (promo/store/codes.py), so no operation may change it afterwards."""
 
     start: datetime | None = None
     end: datetime | None = None

@@ -1,8 +1,10 @@
 """Promo codes in DynamoDB: add, claim, lifecycle transitions, lookups, soft delete, listing.
 
 Every state change is a single conditional write whose condition is the state it leaves (the
-rules of ``promo.domain.lifecycle``); nothing here reads a code and then writes it on the strength
-of that read.
+rules of ``promo.domain.lifecycle``); nothing here reads a code's state and then writes it on the
+strength of that read. The one thing judged from a read is a claim candidate's validity window,
+which no write changes after the code is created (``_new_code_item`` writes it, nothing else
+does): the index entry carries it, and the claim tests it before the write.
 """
 
 import contextlib
@@ -435,8 +437,8 @@ class CodeStore:
         backdated = clock.now() - at > _BACKDATED
         stored_at = clock.to_stored(at)
         own_page: deque[Item] = deque()
-        for lost in range(ceiling * 4):
-            if lost and lost % ceiling == 0:
+        for tried in range(ceiling * 4):
+            if tried and tried % ceiling == 0:
                 self._forget_candidates(pool)  # the cached page is stale: read the index afresh
             if backdated:
                 own_page = own_page or deque(self._read_candidates(pool, at))
