@@ -359,24 +359,35 @@ def bulk_add(requests: Requests, client: Any) -> dict[str, Result]:
 
     table = os.environ["TABLE_NAME"]
     invoke(handler, mews_add_event(["WARM-UP"]))
-    values = [f"ADD-{i:05d}" for i in range(1000)]
-    requests.reset()
-    started = time.perf_counter()
-    response = invoke(handler, mews_add_event(values))
-    ours = time.perf_counter() - started
-    assert response["statusCode"] == 200, response["body"][:500]
-    add_requests = requests.total
-    started = time.perf_counter()
-    for index in range(1000):
-        client.put_item(
-            TableName=table,
-            Item={"pk": {"S": f"FLOOR#PUT#{index}"}, "sk": {"S": "CODE"}, "v": {"S": "x"}},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    floor = time.perf_counter() - started
+    ours = floor = 0.0
+    add_requests = 0
+    for round_ in range(ROUNDS):  # alternating, as the issue scenarios
+        values = [f"ADD-{round_}-{i:05d}" for i in range(1000)]
+        requests.reset()
+        started = time.perf_counter()
+        response = invoke(handler, mews_add_event(values))
+        ours += time.perf_counter() - started
+        assert response["statusCode"] == 200, response["body"][:500]
+        add_requests = requests.total
+        started = time.perf_counter()
+        for index in range(1000):
+            client.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"FLOOR#PUT#{round_}#{index}"},
+                    "sk": {"S": "CODE"},
+                    "v": {"S": "x"},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        floor += time.perf_counter() - started
     return {
         "add 1,000 codes through add": at_most(
-            ours, floor, 0.5, "s", f"{add_requests} DynamoDB requests for the add"
+            ours / ROUNDS,
+            floor / ROUNDS,
+            0.5,
+            "s",
+            f"mean of {ROUNDS} alternating rounds; {add_requests} DynamoDB requests per add",
         )
     }
 
