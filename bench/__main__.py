@@ -105,7 +105,9 @@ def seed() -> Any:
     svc = services()
     apply_config(ROOT / "bench" / "bench.yaml", svc)
     for pool_id, count in [
-        *((f"issue-{n}", ISSUES_PER_LEVEL + 200) for n in CONCURRENCY),
+        # Four times what a level issues: its pages stay full, as in a pool's steady state,
+        # instead of the end-game of the last codes, where each page needs two short reads.
+        *((f"issue-{n}", ISSUES_PER_LEVEL * 4) for n in CONCURRENCY),
         ("warm-up", WARM_UP_ISSUES + 200),
         ("costs", 600),
         ("validate", 10),
