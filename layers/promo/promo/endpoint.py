@@ -4,7 +4,7 @@ metrics, and never let an exception or stack trace reach a client.
 
 Every request is recorded by API Gateway's access log (template.yaml: route, status, latencies,
 integration errors), so a function logs an answered request only at DEBUG: at INFO, the line
-was a tenth of an issue's CPU in the function (`make bench`) and repeated the access log."""
+cost ~7% of an issue's CPU in the function (0.08 of 1.1 ms) and repeated the access log."""
 
 from collections.abc import Callable
 from typing import Any
