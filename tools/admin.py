@@ -26,10 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from promo.auth.secrets import new_token, token_digest
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
 from promo.domain.models import Code, NewCode, Pool, Window
+from promo.secret_hashing import new_token, token_digest
 from promo.services import Services
 from tools import config as config_file
 from tools.template import ROOT, create_table_request
@@ -238,7 +238,7 @@ class NewMewsToken:
 
 
 def create_mews_token(svc: Services, name: str, tenant_ids: list[str]) -> NewMewsToken:
-    from promo.store.credentials import MewsAccessToken
+    from promo.domain.credentials import MewsAccessToken
 
     enterprises = {}
     for tenant_id in tenant_ids:

@@ -22,16 +22,11 @@ from pydantic import (
     model_validator,
 )
 
-from promo.auth.secrets import hash_password, token_digest, verify_password
-from promo.domain.models import CrmCampaign, Pool, PoolAliases, Tenant, Window
+from promo.domain.credentials import MaestraEndpoint, MaestraOperation, MewsAccessToken, User
+from promo.domain.models import CrmCampaign, Pool, PoolAliases, StepKind, Tenant, Window
+from promo.secret_hashing import hash_password, token_digest, verify_password
 from promo.store.catalog import CatalogStore
-from promo.store.credentials import (
-    CredentialStore,
-    MaestraEndpoint,
-    MaestraOperation,
-    MewsAccessToken,
-    User,
-)
+from promo.store.credentials import CredentialStore
 from promo.store.keys import TENANT_ID
 
 
@@ -122,7 +117,7 @@ class PoolConfig(_Strict):
 
 
 class MaestraOperationConfig(_Strict):
-    kind: Literal["by-value", "by-value-create", "from-pool", "redeem"]
+    kind: StepKind
     pool: str | None = Field(default=None, description="a pool id; fixes the pool for the step")
 
 

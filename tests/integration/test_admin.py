@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from functions.mews_get_all.app import handler as get_all_handler
+from promo.domain.models import Issuance
 from promo.services import services
 from tests.support.deployment import invoke, json_body, post_json
 from tests.support.tables import Stores
@@ -100,7 +101,7 @@ def test_pool_summary_counts_codes_by_state(demo: Stores) -> None:
 
     pool = demo.catalog.get_pool("demo", "welcome")
     assert pool is not None
-    demo.codes.claim(pool, moment(), ACTOR)
+    demo.codes.claim(pool, Issuance(moment(), ACTOR))
 
     summary = {pool.pool_id: states for pool, states in admin.pool_summary(services(), "demo")}
 
@@ -134,7 +135,7 @@ def test_created_then_rotated_mews_tokens_work_and_the_old_pair_stops(demo: Stor
 
 
 def test_a_maestra_key_can_be_set_for_a_configured_endpoint_only(demo: Stores) -> None:
-    from promo.auth.secrets import matches
+    from promo.secret_hashing import matches
 
     key = admin.set_maestra_key(services(), "demo-website")
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from promo.domain.errors import DuplicateValues, NoCodeAvailable, NotAvailableForIssue
-from promo.domain.models import NewCode
+from promo.domain.models import Issuance, NewCode
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
@@ -44,7 +44,7 @@ def test_given_32_callers_on_a_pool_of_500_then_exactly_500_distinct_codes_are_i
         start.wait()
         while True:
             try:
-                issued.append(mine.codes.claim(the_pool, moment(), ACTOR).value)
+                issued.append(mine.codes.claim(the_pool, Issuance(moment(), ACTOR)).value)
             except NoCodeAvailable:
                 return issued, True
 
@@ -71,7 +71,7 @@ def test_given_two_callers_issuing_the_same_value_then_exactly_one_wins(stores: 
             mine = stores.fresh()
             start.wait()
             try:
-                mine.codes.issue("acme", value, moment(), ACTOR)
+                mine.codes.issue("acme", value, Issuance(moment(), ACTOR))
             except NotAvailableForIssue:
                 return "lost"
             return "won"

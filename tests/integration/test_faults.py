@@ -50,11 +50,11 @@ from botocore.retries import standard
 
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, NoCodeAvailable, StoreUnavailable
-from promo.domain.models import CodeState, NewCode, Receipt, Recipient, Window
+from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient, StepKind, Window
 from promo.services import Services, Step, StepOutcome, perform_step
-from promo.store import codes as codes_module
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
-from promo.store.codes import CodeStore
+from promo.store.codes import visibility
+from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.table import ConditionFailed
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
@@ -355,10 +355,10 @@ def batch_outcomes(stores: Stores) -> dict[str, str]:
 
 def claim_all(stores: Stores, count: int) -> set[str]:
     """Claim ``count`` codes of the spring pool, then check it is empty; the values claimed."""
-    claimed = {stores.codes.claim(pool(), moment(), ACTOR).value for _ in range(count)}
+    claimed = {stores.codes.claim(pool(), Issuance(moment(), ACTOR)).value for _ in range(count)}
     assert len(claimed) == count
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(pool(), moment(), ACTOR)
+        stores.codes.claim(pool(), Issuance(moment(), ACTOR))
     return claimed
 
 
@@ -391,7 +391,7 @@ class Answer:
 
 def issue_step(transaction: str, value: str | None) -> Step:
     """A Maestra issue request with a transactionId, as the sync handler builds it."""
-    kind = "from-pool" if value is None else "by-value-create"
+    kind = StepKind.FROM_POOL if value is None else StepKind.BY_VALUE_CREATE
     return Step(
         kind=kind,
         tenant_id="acme",
@@ -399,21 +399,22 @@ def issue_step(transaction: str, value: str | None) -> Step:
         value=value,
         pool_alias="spring-ext",
         validity=Window(),
-        at=clock.now(),
-        actor="maestra:faults",
-        recipient=Recipient("maestra.webSiteUserId", transaction),
-        point_of_contact=None,
-        receipt=Receipt(
-            f"maestra#faults#{kind}",
-            transaction,
-            hashlib.sha256(f"{kind}|{value}|{transaction}".encode()).hexdigest(),
+        issuance=Issuance(
+            at=clock.now(),
+            actor="maestra:faults",
+            recipient=Recipient("maestra.webSiteUserId", transaction),
+            receipt=Receipt(
+                f"maestra#faults#{kind}",
+                transaction,
+                hashlib.sha256(f"{kind}|{value}|{transaction}".encode()).hexdigest(),
+            ),
         ),
     )
 
 
 def until_answered(svc: Services, step: Step) -> Answer:
     """Send the same request (same transactionId) until it is answered, like a Mindbox client."""
-    assert step.receipt is not None
+    assert step.issuance.receipt is not None
     deadline = time.monotonic() + PATIENCE_SECONDS
     failed = 0
     while True:
@@ -421,12 +422,12 @@ def until_answered(svc: Services, step: Step) -> Answer:
             outcome: StepOutcome = perform_step(svc, step)
         except StoreUnavailable:
             failed += 1
-            assert time.monotonic() < deadline, f"{step.receipt.key} never got an answer"
+            assert time.monotonic() < deadline, f"{step.issuance.receipt.key} never got an answer"
             time.sleep(0.002)
             continue
         issued = outcome.refusal is None and outcome.code is not None
         return Answer(
-            step.receipt.key,
+            step.issuance.receipt.key,
             outcome.code.value if issued and outcome.code else None,
             type(outcome.refusal).__name__ if outcome.refusal else None,
             outcome.replayed,
@@ -558,7 +559,7 @@ def test_given_lost_answers_without_a_transaction_id_then_every_issued_code_is_r
             deadline = time.monotonic() + PATIENCE_SECONDS
             while True:
                 try:
-                    code = mine.codes.claim(the_pool, moment(), ACTOR, recipient)
+                    code = mine.codes.claim(the_pool, Issuance(moment(), ACTOR, recipient))
                     break
                 except StoreUnavailable:
                     assert time.monotonic() < deadline
@@ -756,29 +757,29 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
-    real_stage = CodeStore._stage_chunk
+    real_stage = BulkAdds._stage_chunk
     staged_chunks: list[int] = []
 
-    def stage_then_die(self: CodeStore, chunk: Any, stage: tuple[str, int]) -> Any:
+    def stage_then_die(self: BulkAdds, chunk: Any, stage: tuple[str, int]) -> Any:
         if staged_chunks:  # dies once the first chunk is staged
             raise WriterDied
         staged_chunks.append(len(chunk))
         return real_stage(self, chunk, stage)
 
-    monkeypatch.setattr(CodeStore, "_stage_chunk", stage_then_die)
+    monkeypatch.setattr(BulkAdds, "_stage_chunk", stage_then_die)
     batch = new_codes("spring", STAGED, "DEAD")
     values = [code.value for code in batch]
 
     with pytest.raises(WriterDied):
         writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
-    monkeypatch.setattr(CodeStore, "_stage_chunk", real_stage)
+    monkeypatch.setattr(BulkAdds, "_stage_chunk", real_stage)
 
     staged = {v for v, item in code_items(stores).items() if "staged_batch" in item}
     assert 0 < len(staged) == sum(staged_chunks) < STAGED  # the writer died part-way
     assert visible(stores, values) == set()
     assert all(stores.codes.get_by_number("acme", n) is None for n in range(1, STAGED + 1))
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(pool(), moment(), ACTOR)
+        stores.codes.claim(pool(), Issuance(moment(), ACTOR))
     # The staged values stay taken until the stage expires; then a new add of them succeeds.
     assert stores.codes.existing_values("acme", values) == staged
     assert set(values[:40]) <= staged
@@ -786,7 +787,7 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
         stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
     expiry = stores.settings.staged_write_expiry_seconds
     later = SimpleNamespace(time=lambda: time.time() + expiry + 1)
-    monkeypatch.setattr(codes_module, "time", later)
+    monkeypatch.setattr(visibility, "time", later)
     stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
     assert visible(stores, values) == set(values[:40])
 
@@ -800,44 +801,44 @@ def test_given_an_undecided_stage_filling_the_shard_then_claims_still_find_the_c
     stores.catalog.put_pool(one_shard)
     live = stores.codes.add("acme", {"spring": one_shard}, new_codes("spring", 5, "LIVE"), ACTOR)
     writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
-    real_stage = CodeStore._stage_chunk
+    real_stage = BulkAdds._stage_chunk
     staged_chunks: list[int] = []
 
-    def stage_then_die(self: CodeStore, chunk: Any, stage: tuple[str, int]) -> Any:
+    def stage_then_die(self: BulkAdds, chunk: Any, stage: tuple[str, int]) -> Any:
         if len(staged_chunks) == 3:  # 300 codes staged, never committed
             raise WriterDied
         staged_chunks.append(len(chunk))
         return real_stage(self, chunk, stage)
 
-    monkeypatch.setattr(CodeStore, "_stage_chunk", stage_then_die)
+    monkeypatch.setattr(BulkAdds, "_stage_chunk", stage_then_die)
     with pytest.raises(WriterDied):
         writer.codes.add("acme", {"spring": one_shard}, new_codes("spring", 400, "OPEN"), ACTOR)
-    monkeypatch.setattr(CodeStore, "_stage_chunk", real_stage)
+    monkeypatch.setattr(BulkAdds, "_stage_chunk", real_stage)
 
-    claimed = {stores.codes.claim(one_shard, moment(), ACTOR).value for _ in live}
+    claimed = {stores.codes.claim(one_shard, Issuance(moment(), ACTOR)).value for _ in live}
 
     assert claimed == {code.value for code in live}
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(one_shard, moment(), ACTOR)
+        stores.codes.claim(one_shard, Issuance(moment(), ACTOR))
 
 
 def test_given_the_writer_dies_right_after_the_commit_then_every_code_is_live_in_every_path(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
-    real_commit = CodeStore._commit
+    real_commit = BulkAdds._commit
 
-    def commit_then_die(self: CodeStore, *args: Any) -> bool:
+    def commit_then_die(self: BulkAdds, *args: Any) -> bool:
         real_commit(self, *args)
         raise WriterDied
 
-    monkeypatch.setattr(CodeStore, "_commit", commit_then_die)
+    monkeypatch.setattr(BulkAdds, "_commit", commit_then_die)
     batch = new_codes("spring", STAGED, "COMMITTED")
     values = [code.value for code in batch]
 
     with pytest.raises(WriterDied):
         writer.codes.add("acme", {"spring": pool()}, batch, ACTOR)
-    monkeypatch.setattr(CodeStore, "_commit", real_commit)
+    monkeypatch.setattr(BulkAdds, "_commit", real_commit)
 
     # Nothing is left to publish: the commit record alone made every staged code real.
     assert all("staged_batch" in item for item in code_items(stores).values())
@@ -845,8 +846,8 @@ def test_given_the_writer_dies_right_after_the_commit_then_every_code_is_live_in
     first = stores.codes.get("acme", values[0])
     assert first is not None
     assert stores.codes.get_by_number("acme", first.number) == first
-    issued = stores.codes.issue("acme", values[0], moment(), ACTOR)
-    redeemed = stores.codes.redeem("acme", values[1], moment(), ACTOR)
+    issued = stores.codes.issue("acme", values[0], Issuance(moment(), ACTOR))
+    redeemed = stores.codes.redeem("acme", values[1], Issuance(moment(), ACTOR))
     assert (issued.state, redeemed.state) == (CodeState.ISSUED, CodeState.USED)
     second = stores.codes.get("acme", values[2])
     assert second is not None
@@ -860,13 +861,15 @@ def test_given_a_reader_aborted_an_expired_stage_then_a_late_commit_loses_and_no
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = Stores(stores.client, stores.table_name, BULK_WRITE_CONCURRENCY=1)
-    real_commit = CodeStore._commit
+    real_commit = BulkAdds._commit
 
-    def aborted_first(self: CodeStore, tenant_id: str, batch_id: str, *args: Any) -> bool:
-        stores.codes._abort(tenant_id, batch_id)  # a reader that met the stage past its expiry
+    def aborted_first(self: BulkAdds, tenant_id: str, batch_id: str, *args: Any) -> bool:
+        stores.codes.outcomes.abort(
+            tenant_id, batch_id
+        )  # a reader that met the stage past its expiry
         return real_commit(self, tenant_id, batch_id, *args)
 
-    monkeypatch.setattr(CodeStore, "_commit", aborted_first)
+    monkeypatch.setattr(BulkAdds, "_commit", aborted_first)
     batch = new_codes("spring", STAGED, "LATE")
     values = [code.value for code in batch]
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from promo.domain.errors import NoCodeAvailable
-from promo.domain.models import Window
+from promo.domain.models import Issuance, Receipt, Window
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
@@ -47,7 +47,7 @@ def test_an_uncontended_claim_costs_about_one_request(stores: Stores) -> None:
 
     with RequestCounter(stores) as counter:
         for _ in range(claims):
-            stores.codes.claim(the_pool, moment(), ACTOR)
+            stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
 
     mean = counter.total / claims
     print(f"\nmean DynamoDB requests per claim: {mean:.3f} ({dict(counter.calls)})")
@@ -68,14 +68,14 @@ def test_a_candidate_whose_window_closed_after_its_page_was_read_costs_no_write(
         "acme", pools, new_codes("spring", 3, "SOON", Window(end=moment(1 / 24))), ACTOR
     )
     stores.codes.add("acme", pools, new_codes("spring", 3, "LATER", Window(end=moment(30))), ACTOR)
-    first = stores.codes.claim(the_pool, moment(), ACTOR)  # caches the shard's other five
+    first = stores.codes.claim(the_pool, Issuance(moment(), ACTOR))  # caches the shard's other five
     in_two_hours = moment(2 / 24)
 
     issued: list[str] = []
     with RequestCounter(stores) as counter:
         while len(issued) < 6:
             try:
-                issued.append(stores.codes.claim(the_pool, in_two_hours, ACTOR).value)
+                issued.append(stores.codes.claim(the_pool, Issuance(in_two_hours, ACTOR)).value)
             except NoCodeAvailable:
                 break
 
@@ -87,7 +87,6 @@ def test_a_candidate_whose_window_closed_after_its_page_was_read_costs_no_write(
 def test_a_claim_with_an_idempotency_key_from_a_bulk_add_costs_one_transaction(
     stores: Stores,
 ) -> None:
-    from promo.domain.models import Receipt
 
     the_pool = pool(shard_count=4)
     stores.catalog.put_pool(the_pool)
@@ -97,7 +96,7 @@ def test_a_claim_with_an_idempotency_key_from_a_bulk_add_costs_one_transaction(
     with RequestCounter(stores) as counter:
         for index in range(claims):
             receipt = Receipt("maestra", f"tx-{index}", "fingerprint")
-            stores.codes.claim(the_pool, moment(), ACTOR, receipt=receipt)
+            stores.codes.claim(the_pool, Issuance(moment(), ACTOR, receipt=receipt))
 
     print(f"\nrequests for {claims} claims with receipts: {dict(counter.calls)}")
     # No read-back of the issued code; the bulk add's commit record is read once, then known.
@@ -123,13 +122,13 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
     stores.catalog.put_pool(the_pool)
 
     with RequestCounter(stores) as counter, pytest.raises(NoCodeAvailable):
-        stores.codes.claim(the_pool, moment(), ACTOR)
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
 
     assert counter.calls == Counter({"Query": 8})  # two ranges of each of the four shards
 
 
 def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: Stores) -> None:
-    from promo.domain.models import Window
+    from promo.domain.models import Issuance, StepKind, Window
     from promo.services import Step, perform_step
 
     the_pool = pool()
@@ -137,17 +136,13 @@ def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: 
     stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", 1), ACTOR)
     svc = stores.services()
     step = Step(
-        "by-value-create",
+        StepKind.BY_VALUE_CREATE,
         "acme",
         "maestra",
         "CODE00000",
         "spring-ext",
         Window(),
-        moment(),
-        ACTOR,
-        None,
-        None,
-        None,
+        Issuance(moment(), ACTOR),
     )
     stores.catalog.find_pool("acme", "maestra", "spring-ext")  # warm: pool and alias cached
     stores.catalog.get_pool("acme", "spring")

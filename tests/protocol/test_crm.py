@@ -12,11 +12,12 @@ import pytest
 
 import promo.services
 from functions.crm_request_promo_code import app as request_app
+from promo.domain.credentials import Session, User
 from promo.domain.errors import StoreUnavailable
 from promo.domain.models import CodeState, PointOfContact, Recipient
 from promo.services import Services
 from promo.settings import get_settings
-from promo.store.credentials import CredentialStore, Session, User
+from promo.store.credentials import CredentialStore
 from tests.support.builders import tenant
 from tests.support.crm import (
     LOGIN,

@@ -13,8 +13,9 @@ import pytest
 from functions.mews_add.app import handler as add_handler
 from functions.mews_delete.app import handler as delete_handler
 from functions.mews_get_all.app import handler as get_all_handler
-from promo.auth.secrets import token_digest
 from promo.domain.errors import NoCodeAvailable
+from promo.domain.models import Issuance
+from promo.secret_hashing import token_digest
 from tests.support.builders import ACTOR, moment
 from tests.support.deployment import event, fixture, invoke, json_body, post_json
 from tests.support.seed import (
@@ -171,11 +172,11 @@ def test_a_code_added_through_mews_is_issued_by_the_shared_store(world: Stores) 
     pool = world.catalog.find_pool("acme", "mews", ADD_VOUCHERS[1])
     assert pool is not None
 
-    issued = world.codes.claim(pool, moment(), ACTOR)
+    issued = world.codes.claim(pool, Issuance(moment(), ACTOR))
 
     assert issued.value == "SHARED00000"
     with pytest.raises(NoCodeAvailable):
-        world.codes.claim(pool, moment(), ACTOR)
+        world.codes.claim(pool, Issuance(moment(), ACTOR))
 
 
 def test_a_deleted_code_is_never_issued(world: Stores) -> None:
@@ -185,7 +186,7 @@ def test_a_deleted_code_is_never_issued(world: Stores) -> None:
     assert pool is not None
 
     with pytest.raises(NoCodeAvailable):
-        world.codes.claim(pool, moment(), ACTOR)
+        world.codes.claim(pool, Issuance(moment(), ACTOR))
 
 
 # ---------------------------------------------------------------- add

@@ -20,15 +20,15 @@ from functions.synctv_login.app import handler as login_handler
 from functions.synctv_logout.app import handler as logout_handler
 from functions.synctv_show.app import handler as show_handler
 from functions.synctv_validate.app import handler as validate_handler
-from promo.auth.secrets import token_digest
 from promo.codecs import xml
 from promo.domain import clock
 from promo.domain.codegen import DEFAULT_ALPHABET, CodeGenerator
+from promo.domain.credentials import Session
 from promo.domain.errors import StoreUnavailable
-from promo.domain.models import Code, NewCode, Pool, Window
+from promo.domain.models import Code, Issuance, NewCode, Pool, Recipient, Window
+from promo.secret_hashing import token_digest
 from promo.services import Services
 from promo.settings import get_settings
-from promo.store.credentials import Session
 from tests.support.builders import ACTOR, moment
 from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
@@ -146,7 +146,11 @@ def codes_of(svc: Services, offer: int, tenant_id: str = "demo") -> list[Code]:
 
 
 def redeem(svc: Services, value: str, used_by: str) -> Code:
-    return svc.codes.redeem("demo", value, moment(), ACTOR, used_by=used_by)
+    return svc.codes.redeem(
+        "demo",
+        value,
+        Issuance(moment(), ACTOR, recipient=Recipient("maestra.webSiteUserId", used_by)),
+    )
 
 
 # ---------------------------------------------------------------- comparing with the spec
@@ -730,9 +734,11 @@ def put_state(svc: Services, state: str) -> str:
     new = NewCode(spring.pool_id, value, windows.get(state, Window()))
     (code,) = svc.codes.add("demo", {spring.pool_id: spring}, [new], ACTOR)
     if state == "issued":
-        svc.codes.issue("demo", value, moment(), ACTOR)
+        svc.codes.issue("demo", value, Issuance(moment(), ACTOR))
     elif state == "used":
-        svc.codes.redeem("demo", value, moment(), ACTOR, "2365")
+        svc.codes.redeem(
+            "demo", value, Issuance(moment(), ACTOR, Recipient("maestra.webSiteUserId", "2365"))
+        )
     elif state == "blocked":
         svc.codes.block("demo", value, moment(), ACTOR)
     elif state == "deleted":

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import promo.auth.secrets
+import promo.secret_hashing
 from promo import queue
-from promo.auth.secrets import new_token, token_digest
+from promo.secret_hashing import new_token, token_digest
 from tests.security.world import (
     CRM_LOGIN,
     CRM_LOGOUT,
@@ -482,8 +482,8 @@ class CompareSpy:
 
 @pytest.fixture
 def compare_spy(monkeypatch: pytest.MonkeyPatch) -> CompareSpy:
-    # The very module object promo.auth.secrets compares with.
-    hmac_module = vars(promo.auth.secrets)["hmac"]
+    # The very module object promo.secret_hashing compares with.
+    hmac_module = vars(promo.secret_hashing)["hmac"]
     spy = CompareSpy(hmac_module.compare_digest)
     monkeypatch.setattr(hmac_module, "compare_digest", spy)
     return spy

@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 from promo.auth import crm as crm_auth
 from promo.auth import synctv as synctv_auth
-from promo.auth.secrets import hash_password, new_token, token_digest
 from promo.auth.synctv import COOKIE_NAME
 from promo.domain import clock
+from promo.domain.credentials import Session, User
+from promo.secret_hashing import hash_password, new_token, token_digest
 from promo.services import Services
 from promo.store import keys
 from promo.store.client import dynamodb
-from promo.store.credentials import Session, User
 from tests.support.deployment import Handler, invoke
 from tools import admin
 from tools.lambda_runtime import http_api_event

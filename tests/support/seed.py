@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 from uuid import UUID
 
-from promo.auth.secrets import token_digest
+from promo.domain.credentials import MewsAccessToken
 from promo.domain.models import Pool, PoolAliases
-from promo.store.credentials import CredentialStore, MewsAccessToken
+from promo.secret_hashing import token_digest
+from promo.store.credentials import CredentialStore
 from tests.support.builders import tenant
 from tests.support.tables import Stores
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import promo.services
-from promo.auth.secrets import hash_password
 from promo.auth.synctv import COOKIE_NAME
+from promo.domain.credentials import User
 from promo.domain.models import NewCode
+from promo.secret_hashing import hash_password
 from promo.services import Services
-from promo.store.credentials import User
 from tests.support.builders import ACTOR, pool, tenant
 from tools.admin import apply_config
 from tools.lambda_runtime import http_api_event

@@ -17,6 +17,7 @@ from promo.domain.models import (
     ActivityState,
     Code,
     CodeState,
+    Issuance,
     NewCode,
     PointOfContact,
     Pool,
@@ -114,7 +115,7 @@ def test_given_a_staged_batch_when_it_commits_then_every_code_is_visible_and_cla
     the_pool, codes = add(stores, 120)
 
     assert len(codes) == 120
-    claimed = {stores.codes.claim(the_pool, moment(), ACTOR).value for _ in range(120)}
+    claimed = {stores.codes.claim(the_pool, Issuance(moment(), ACTOR)).value for _ in range(120)}
     assert claimed == {code.value for code in codes}
 
 
@@ -133,7 +134,7 @@ def test_given_another_tenants_code_when_looked_up_then_it_is_not_found(stores: 
     assert stores.codes.get_by_uuid("globex", code.uuid) is None
     assert stores.codes.get_by_number("globex", code.number) is None
     with pytest.raises(CodeNotFound):
-        stores.codes.issue("globex", code.value, moment(), ACTOR)
+        stores.codes.issue("globex", code.value, Issuance(moment(), ACTOR))
     with pytest.raises(CodesNotFound):
         stores.codes.delete("globex", [code.uuid], ACTOR)
     assert stores.codes.get("acme", code.value) == code
@@ -146,13 +147,16 @@ def test_given_a_pool_when_claiming_then_each_code_is_issued_once_and_then_none_
     recipient = Recipient("maestra.webSiteUserId", "42")
     contact = PointOfContact("shop-web", "Web shop")
 
-    issued = [stores.codes.claim(the_pool, moment(), ACTOR, recipient, contact) for _ in range(12)]
+    issued = [
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR, recipient, contact))
+        for _ in range(12)
+    ]
 
     assert sorted(code.value for code in issued) == sorted(code.value for code in codes)
     assert all(code.state is CodeState.ISSUED and code.issued_to == recipient for code in issued)
     assert all(code.issued_point_of_contact == contact for code in issued)
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(the_pool, moment(), ACTOR)
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
 
 
 @pytest.mark.parametrize("size", [3, 60], ids=["one transaction", "staged batch"])
@@ -172,7 +176,9 @@ def test_a_claim_answers_exactly_the_code_a_read_finds_afterwards(
 
     for index in range(3):
         receipt = Receipt("maestra", f"tx-{index}", "fingerprint") if with_receipt else None
-        claimed = stores.codes.claim(the_pool, moment(), ACTOR, recipient, contact, receipt)
+        claimed = stores.codes.claim(
+            the_pool, Issuance(moment(), ACTOR, recipient, contact, receipt)
+        )
 
         assert claimed == stores.codes.get("acme", claimed.value)
         assert (claimed.validity, claimed.issued_to) == (window, recipient)
@@ -182,17 +188,19 @@ def test_given_a_stale_candidate_page_when_claiming_then_codes_taken_elsewhere_a
     stores: Stores,
 ) -> None:
     the_pool, _ = add(stores, 6, shard_count=1)
-    first = stores.codes.claim(the_pool, moment(), ACTOR)  # caches the other five as candidates
+    first = stores.codes.claim(
+        the_pool, Issuance(moment(), ACTOR)
+    )  # caches the other five as candidates
     other_function = stores.fresh()
 
     taken_elsewhere = {
-        other_function.codes.claim(the_pool, moment(), ACTOR).value for _ in range(3)
+        other_function.codes.claim(the_pool, Issuance(moment(), ACTOR)).value for _ in range(3)
     }
-    mine = {stores.codes.claim(the_pool, moment(), ACTOR).value for _ in range(2)}
+    mine = {stores.codes.claim(the_pool, Issuance(moment(), ACTOR)).value for _ in range(2)}
 
     assert len({first.value} | taken_elsewhere | mine) == 6
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(the_pool, moment(), ACTOR)
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
 
 
 def test_given_expired_or_future_codes_when_claiming_at_a_time_then_only_valid_ones_are_issued(
@@ -208,10 +216,10 @@ def test_given_expired_or_future_codes_when_claiming_at_a_time_then_only_valid_o
     ]
     stores.codes.add("acme", {"spring": the_pool}, batch, ACTOR)
 
-    assert stores.codes.claim(the_pool, now, ACTOR).value == "NOW"
+    assert stores.codes.claim(the_pool, Issuance(now, ACTOR)).value == "NOW"
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(the_pool, now, ACTOR)
-    backdated = stores.codes.claim(the_pool, now - timedelta(days=7), ACTOR)
+        stores.codes.claim(the_pool, Issuance(now, ACTOR))
+    backdated = stores.codes.claim(the_pool, Issuance(now - timedelta(days=7), ACTOR))
     assert backdated.value == "PAST"
     assert backdated.issued_at == now - timedelta(days=7)
 
@@ -219,13 +227,13 @@ def test_given_expired_or_future_codes_when_claiming_at_a_time_then_only_valid_o
 def test_given_a_code_when_issued_by_value_twice_then_the_second_is_refused(stores: Stores) -> None:
     _, codes = add(stores, 1)
 
-    issued = stores.codes.issue("acme", codes[0].value, moment(), ACTOR)
+    issued = stores.codes.issue("acme", codes[0].value, Issuance(moment(), ACTOR))
 
     assert issued.state is CodeState.ISSUED
     with pytest.raises(NotAvailableForIssue):
-        stores.codes.issue("acme", codes[0].value, moment(), ACTOR)
+        stores.codes.issue("acme", codes[0].value, Issuance(moment(), ACTOR))
     with pytest.raises(CodeNotFound):
-        stores.codes.issue("acme", "NO-SUCH-CODE", moment(), ACTOR)
+        stores.codes.issue("acme", "NO-SUCH-CODE", Issuance(moment(), ACTOR))
 
 
 def test_given_an_issued_code_when_redeemed_then_it_is_used_once_with_who_and_where(
@@ -233,10 +241,17 @@ def test_given_an_issued_code_when_redeemed_then_it_is_used_once_with_who_and_wh
 ) -> None:
     _, codes = add(stores, 1)
     value = codes[0].value
-    stores.codes.issue("acme", value, moment(), ACTOR)
+    stores.codes.issue("acme", value, Issuance(moment(), ACTOR))
 
     used = stores.codes.redeem(
-        "acme", value, moment(), ACTOR, used_by="2365", point_of_contact=PointOfContact("till-1")
+        "acme",
+        value,
+        Issuance(
+            moment(),
+            ACTOR,
+            recipient=Recipient("maestra.webSiteUserId", "2365"),
+            point_of_contact=PointOfContact("till-1"),
+        ),
     )
 
     assert used.state is CodeState.USED
@@ -244,7 +259,7 @@ def test_given_an_issued_code_when_redeemed_then_it_is_used_once_with_who_and_wh
     assert used.used_point_of_contact == PointOfContact("till-1")
     assert used.used_at is not None
     with pytest.raises(TransitionRefused):
-        stores.codes.redeem("acme", value, moment(), ACTOR)
+        stores.codes.redeem("acme", value, Issuance(moment(), ACTOR))
 
 
 def test_given_a_blocked_code_then_it_can_be_neither_issued_nor_redeemed(stores: Stores) -> None:
@@ -254,9 +269,9 @@ def test_given_a_blocked_code_then_it_can_be_neither_issued_nor_redeemed(stores:
     assert blocked.state is CodeState.BLOCKED
     assert blocked.blocked_at is not None
     with pytest.raises(NotAvailableForIssue):
-        stores.codes.issue("acme", codes[0].value, moment(), ACTOR)
+        stores.codes.issue("acme", codes[0].value, Issuance(moment(), ACTOR))
     with pytest.raises(TransitionRefused):
-        stores.codes.redeem("acme", codes[0].value, moment(), ACTOR)
+        stores.codes.redeem("acme", codes[0].value, Issuance(moment(), ACTOR))
 
 
 def test_given_deleted_codes_then_they_are_kept_but_never_issued_or_claimed(stores: Stores) -> None:
@@ -268,10 +283,10 @@ def test_given_deleted_codes_then_they_are_kept_but_never_issued_or_claimed(stor
     assert deleted.is_deleted
     assert deleted.audit.updated_at >= codes[0].audit.updated_at
     with pytest.raises(NotAvailableForIssue):
-        stores.codes.issue("acme", codes[0].value, moment(), ACTOR)
-    assert stores.codes.claim(the_pool, moment(), ACTOR).value == codes[1].value
+        stores.codes.issue("acme", codes[0].value, Issuance(moment(), ACTOR))
+    assert stores.codes.claim(the_pool, Issuance(moment(), ACTOR)).value == codes[1].value
     with pytest.raises(NoCodeAvailable):
-        stores.codes.claim(the_pool, moment(), ACTOR)
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
 
 
 def test_given_an_unknown_id_among_deletes_then_all_unknown_are_named_and_nothing_deleted(

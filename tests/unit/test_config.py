@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from promo.auth.secrets import token_digest
+from promo.secret_hashing import token_digest
 from promo.store.credentials import CredentialStore
 from tests.support.tables import Stores
 from tools import config

@@ -28,11 +28,13 @@ from promo.domain.errors import (
 from promo.domain.lifecycle import is_redeemable
 from promo.domain.models import (
     Code,
+    Issuance,
     NewCode,
     PointOfContact,
     Pool,
     Receipt,
     Recipient,
+    StepKind,
     Window,
 )
 from promo.observability import count, logger
@@ -177,19 +179,11 @@ def generate_codes(svc: Services, pool: Pool, count: int, length: int, actor: st
     raise DuplicateValues([])
 
 
-def claim_code(
-    svc: Services,
-    pool: Pool,
-    at: datetime,
-    actor: str,
-    recipient: Recipient | None = None,
-    point_of_contact: PointOfContact | None = None,
-    receipt: Receipt | None = None,
-) -> Code:
-    """Issue any available code of the pool at effective time ``at``."""
-    if not pool.issue_window.contains(at):
+def claim_code(svc: Services, pool: Pool, issuance: Issuance) -> Code:
+    """Issue any available code of the pool at the issuance's effective time."""
+    if not pool.issue_window.contains(issuance.at):
         raise OutsideIssueWindow
-    return svc.codes.claim(pool, at, actor, recipient, point_of_contact, receipt)
+    return svc.codes.claim(pool, issuance)
 
 
 def pool_code(svc: Services, tenant_id: str, protocol: str, alias: str, number: int) -> Code:
@@ -227,7 +221,7 @@ def request_campaign_code(
             + ": only POSTED promotion campaigns of type DISCOUNT_PROMOTION with distribution "
             "method UPON_REQUEST provide promo codes."
         )
-    return pool, claim_code(svc, pool, at, actor, recipient, point_of_contact)
+    return pool, claim_code(svc, pool, Issuance(at, actor, recipient, point_of_contact))
 
 
 def pool_codes(
@@ -330,18 +324,13 @@ def _tenant_stream(
 class Step(NamedTuple):
     """One configured way of getting a code (a Maestra operation step), with its request."""
 
-    # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem"
-    kind: str
+    kind: StepKind
     tenant_id: str
     protocol: str
     value: str | None
     pool_alias: str | None
     validity: Window
-    at: datetime
-    actor: str
-    recipient: Recipient | None
-    point_of_contact: PointOfContact | None
-    receipt: Receipt | None
+    issuance: Issuance
 
 
 class StepOutcome(NamedTuple):
@@ -374,7 +363,8 @@ def perform_step(svc: Services, step: Step) -> StepOutcome:
         code = _run(svc, step, pool)
     except AlreadyDone as done:
         receipt: Receipt = done.receipt  # type: ignore[assignment]
-        if step.receipt is None or receipt.fingerprint != step.receipt.fingerprint:
+        asked = step.issuance.receipt
+        if asked is None or receipt.fingerprint != asked.fingerprint:
             raise IdempotencyConflict(
                 "This transactionId was already used with a different request."
             ) from None
@@ -389,22 +379,13 @@ def perform_step(svc: Services, step: Step) -> StepOutcome:
 
 
 def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
-    who = (step.recipient, step.point_of_contact)
-    if step.kind == "from-pool":
+    if step.kind is StepKind.FROM_POOL:
         assert pool is not None
-        return claim_code(svc, pool, step.at, step.actor, *who, receipt=step.receipt)
+        return claim_code(svc, pool, step.issuance)
     assert step.value is not None
-    if step.kind == "redeem":
-        return svc.codes.redeem(
-            step.tenant_id,
-            step.value,
-            step.at,
-            step.actor,
-            step.recipient.identifier if step.recipient else None,
-            step.point_of_contact,
-            receipt=step.receipt,
-        )
-    if step.kind == "by-value-create":
+    if step.kind is StepKind.REDEEM:
+        return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
+    if step.kind is StepKind.BY_VALUE_CREATE:
         assert pool is not None
         existing = svc.codes.get(step.tenant_id, step.value)
         if existing is None:
@@ -421,32 +402,18 @@ def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:
     if code is None:
         raise CodeNotFound
     code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
-    if code_pool is not None and not code_pool.issue_window.contains(step.at):
+    if code_pool is not None and not code_pool.issue_window.contains(step.issuance.at):
         raise OutsideIssueWindow(code=code)
-    return svc.codes.issue(
-        step.tenant_id,
-        step.value,
-        step.at,
-        step.actor,
-        step.recipient,
-        step.point_of_contact,
-        receipt=step.receipt,
-    )
+    return svc.codes.issue(step.tenant_id, step.value, step.issuance)
 
 
 def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:
     assert step.value is not None
-    if not pool.issue_window.contains(step.at) or not step.validity.contains(step.at):
+    at = step.issuance.at
+    if not pool.issue_window.contains(at) or not step.validity.contains(at):
         raise OutsideIssueWindow
     try:
-        return svc.codes.create_issued(
-            pool,
-            NewCode(pool.pool_id, step.value, step.validity),
-            step.at,
-            step.actor,
-            step.recipient,
-            step.point_of_contact,
-            receipt=step.receipt,
-        )
+        new = NewCode(pool.pool_id, step.value, step.validity)
+        return svc.codes.create_issued(pool, new, step.issuance)
     except DuplicateValues:  # created meanwhile by another request: issue that one
         return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))

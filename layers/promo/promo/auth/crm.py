@@ -10,12 +10,13 @@ from datetime import timedelta
 from functools import cache
 from typing import NamedTuple
 
-from promo.auth.secrets import hash_password, new_token, verify_password
 from promo.domain import clock
+from promo.domain.credentials import Session, User
 from promo.domain.errors import AuthenticationFailed
 from promo.domain.models import PointOfContact
+from promo.secret_hashing import hash_password, new_token, verify_password
 from promo.settings import get_settings
-from promo.store.credentials import CredentialStore, Session, User
+from promo.store.credentials import CredentialStore
 
 KIND = "crm"
 MAX_TOKEN_LENGTH = 512

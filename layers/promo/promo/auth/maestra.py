@@ -5,9 +5,10 @@ secret key require ``Authorization: SecretKey <key>`` or the older
 import re
 from typing import NamedTuple
 
-from promo.auth.secrets import matches
+from promo.domain.credentials import MaestraEndpoint
 from promo.domain.errors import AuthenticationFailed
-from promo.store.credentials import CredentialStore, MaestraEndpoint
+from promo.secret_hashing import matches
+from promo.store.credentials import CredentialStore
 
 _SECRET_KEY = re.compile(
     r'^\s*(?:SecretKey\s+(?P<plain>\S+)|Mindbox\s+secretKey="(?P<quoted>[^"]+)")\s*$'

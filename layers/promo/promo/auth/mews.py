@@ -7,8 +7,8 @@ one of our tenants.
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from promo.auth.secrets import matches, token_digest
 from promo.domain.errors import AuthenticationFailed, Forbidden, InvalidRequest
+from promo.secret_hashing import matches, token_digest
 from promo.store.credentials import CredentialStore
 
 

@@ -10,11 +10,12 @@ from datetime import timedelta
 from functools import cache
 from typing import NamedTuple
 
-from promo.auth.secrets import hash_password, new_token, verify_password
 from promo.domain import clock
+from promo.domain.credentials import Session
 from promo.domain.errors import AuthenticationFailed, DeviceNotFound, Forbidden, InvalidRequest
 from promo.http import HttpRequest
-from promo.store.credentials import CredentialStore, Session
+from promo.secret_hashing import hash_password, new_token, verify_password
+from promo.store.credentials import CredentialStore
 
 COOKIE_NAME = "_synctv_session"
 COOKIE_PATH = "/rest/v1"

@@ -35,7 +35,7 @@ from promo.domain.errors import (
     StoreUnavailable,
     TransitionRefused,
 )
-from promo.domain.models import PointOfContact, Pool, Receipt, Recipient, Window
+from promo.domain.models import Issuance, PointOfContact, Pool, Receipt, Recipient, StepKind, Window
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
@@ -170,17 +170,17 @@ def parse_body(request: HttpRequest) -> OperationBody:
 _MANDATORY, _DISALLOWED = "mandatory", "disallowed"
 
 
-def _step_rules(kind: str, pool_fixed: bool) -> dict[str, str]:
+def _step_rules(kind: StepKind, pool_fixed: bool) -> dict[str, str]:
     pool_rule = _DISALLOWED if pool_fixed else _MANDATORY
     return {
-        "by-value": {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
-        "by-value-create": {"/promoCode/ids": _MANDATORY, "/promoCode/pool": pool_rule},
-        "from-pool": {"/promoCode/ids": _DISALLOWED, "/promoCode/pool": pool_rule},
-        "redeem": {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
+        StepKind.BY_VALUE: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
+        StepKind.BY_VALUE_CREATE: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": pool_rule},
+        StepKind.FROM_POOL: {"/promoCode/ids": _DISALLOWED, "/promoCode/pool": pool_rule},
+        StepKind.REDEEM: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
     }[kind]
 
 
-def check_step(kind: str, pool_fixed: bool, body: OperationBody) -> None:
+def check_step(kind: StepKind, pool_fixed: bool, body: OperationBody) -> None:
     """Enforce the mandatory / disallowed table of the page; BodyInvalid names each field."""
     present = {
         "/promoCode/ids": body.value is not None,
@@ -248,12 +248,14 @@ class OperationCall(NamedTuple):
                 code.availableFromDateTimeUtc if code else None,
                 code.availableTillDateTimeUtc if code else None,
             ),
-            # A backdated request is judged, and recorded, at its execution time.
-            at=self.body.executionDateTimeUtc or self.received_at,
-            actor=self.caller.actor,
-            recipient=recipient,
-            point_of_contact=point_of_contact,
-            receipt=receipt,
+            issuance=Issuance(
+                # A backdated request is judged, and recorded, at its execution time.
+                at=self.body.executionDateTimeUtc or self.received_at,
+                actor=self.caller.actor,
+                recipient=recipient,
+                point_of_contact=point_of_contact,
+                receipt=receipt,
+            ),
         )
 
 
@@ -365,7 +367,7 @@ def promo_code(outcome: StepOutcome, step: Step, svc: Services) -> dict[str, Any
     if pool is None and code is not None:
         pool = svc.catalog.get_pool(code.tenant_id, code.pool_id)
     status = "Issued" if outcome.refusal is None else ISSUE_STATUSES.answer(outcome.refusal)
-    block: dict[str, Any] = {"issueStatus": status} if step.kind != "redeem" else {}
+    block: dict[str, Any] = {"issueStatus": status} if step.kind is not StepKind.REDEEM else {}
     value = code.value if code else step.value
     if value is not None:
         block["ids"] = {"mindboxId": code.number if code else None, "value": value}
@@ -489,7 +491,7 @@ def endpoint(
 def success(outcome: StepOutcome, step: Step, svc: Services) -> dict[str, Any]:
     """The answer to a performed step. Issue outcomes travel in ``issueStatus``; a redeem that
     could not happen is the customer's error (ValidationError), as the page has no status."""
-    if step.kind == "redeem" and outcome.refusal is not None:
+    if step.kind is StepKind.REDEEM and outcome.refusal is not None:
         return {
             "status": "ValidationError",
             "validationMessages": [

@@ -31,6 +31,15 @@ class ActivityState(StrEnum):
     DELETED = "DELETED"
 
 
+class StepKind(StrEnum):
+    """How a configured Maestra operation gets its code."""
+
+    BY_VALUE = "by-value"  # issue an existing code by its value; never create one
+    BY_VALUE_CREATE = "by-value-create"  # issue by value, creating the code in the pool if new
+    FROM_POOL = "from-pool"  # issue any available code of the pool
+    REDEEM = "redeem"  # use a code by its value
+
+
 class Window(NamedTuple):
     """A validity window, inclusive at both ends (a code is usable until its end, as Maestra's
     ``availableTill`` and Mews' ``ValidityEndUtc`` read); a missing bound is unbounded.
@@ -142,6 +151,17 @@ class Receipt(NamedTuple):
     key: str
     fingerprint: str
     value: str | None = None  # the code the request changed; filled in by the store
+
+
+class Issuance(NamedTuple):
+    """Who changes a code, when, for whom and where, with the request's idempotency receipt:
+    everything an issue or a redemption records besides the code itself."""
+
+    at: datetime  # the request's effective time
+    actor: str
+    recipient: Recipient | None = None
+    point_of_contact: PointOfContact | None = None
+    receipt: Receipt | None = None
 
 
 MAX_VALUE_LENGTH = 128

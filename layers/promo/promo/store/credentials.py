@@ -17,65 +17,24 @@ tenant is refused.
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
-from promo.auth.secrets import token_digest
 from promo.cache import TtlCache
+from promo.domain.credentials import (
+    MaestraEndpoint,
+    MaestraOperation,
+    MewsAccessToken,
+    Session,
+    User,
+)
 from promo.domain.errors import InvalidRequest
+from promo.domain.models import StepKind
+from promo.secret_hashing import token_digest
 from promo.settings import Settings
 from promo.store.items import Item, n, s
 from promo.store.table import ConditionFailed, Table
-
-
-class MewsAccessToken(NamedTuple):
-    """A Mews credential as stored: digests of both tokens, never the tokens."""
-
-    token_digest: str
-    client_token_digest: str
-    # Mews EnterpriseId (a UUID, as text) -> our tenant id. One entry unless a portfolio token.
-    enterprises: dict[str, str]
-    portfolio: bool
-    name: str
-
-
-class MaestraOperation(NamedTuple):
-    """How an endpoint's operation gets a code."""
-
-    # "by-value" (creation disabled), "by-value-create", "from-pool" or "redeem".
-    kind: str
-    pool_alias: str | None = None
-
-
-class MaestraEndpoint(NamedTuple):
-    """A Maestra endpoint: its tenant, its secret key's digest and its operations."""
-
-    endpoint_id: str
-    tenant_id: str
-    secret_key_digest: str | None
-    operations: Mapping[str, MaestraOperation] = MappingProxyType({})
-
-
-class User(NamedTuple):
-    """A CRM.COM or SyncTV user. ``profile`` holds what the protocol echoes (names, unit)."""
-
-    tenant_id: str
-    username: str
-    password_hash: str
-    admin: bool = False
-    profile: Mapping[str, str] = MappingProxyType({})
-
-
-class Session(NamedTuple):
-    """A live CRM.COM token or SyncTV session cookie, and whose it is."""
-
-    kind: str  # "crm" or "synctv"
-    tenant_id: str
-    username: str
-    admin: bool
-    expires_at: datetime
 
 
 def _key(kind: str, name: str) -> Item:
@@ -176,7 +135,9 @@ class CredentialStore:
     def maestra_endpoint(self, endpoint_id: str) -> MaestraEndpoint | None:
         def build(item: Item) -> MaestraEndpoint:
             operations = {
-                name: MaestraOperation(op["M"]["kind"]["S"], op["M"].get("pool", {}).get("S"))
+                name: MaestraOperation(
+                    StepKind(op["M"]["kind"]["S"]), op["M"].get("pool", {}).get("S")
+                )
                 for name, op in item["operations"]["M"].items()
             }
             digest = item.get("secret_key_digest")

@@ -143,3 +143,8 @@ def pool_from_item(item: Mapping[str, Any]) -> Pool:
         default_validity_days=int(validity_days["N"]) if validity_days else None,
         shard_count=int(item["shard_count"]["N"]),
     )
+
+
+def key_of(item: Item) -> Item:
+    """The primary key of an item."""
+    return {"pk": item["pk"], "sk": item["sk"]}

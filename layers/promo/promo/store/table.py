@@ -167,3 +167,9 @@ class Table:
                     break
             else:
                 raise StoreUnavailable("DynamoDB kept writes unprocessed")
+
+
+def chunked[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (a request's item limit)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

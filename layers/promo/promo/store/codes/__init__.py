@@ -1,0 +1,91 @@
+"""Promo codes in DynamoDB, one module per mechanism:
+
+- ``claims``: the exactly-once claim of any available code of a pool, and its candidate cache;
+- ``bulk_staging``: adds, all or nothing, large ones staged and committed by one record;
+- ``visibility``: whether a staged code exists yet (its batch's outcome), for every reader;
+- ``transitions``: issue, redeem and block by value, each one conditional write;
+- ``receipts``: idempotency receipts written in the same transaction as the change;
+- ``reads``: lookups by value and id, and listing in creation order;
+- ``deletes``: soft delete.
+
+``CodeStore`` is the one face the services use.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from promo.domain.models import Code, Issuance, NewCode, Pool
+from promo.settings import Settings
+from promo.store.codes.bulk_staging import BulkAdds
+from promo.store.codes.claims import Claims
+from promo.store.codes.deletes import Deletes
+from promo.store.codes.reads import CodeReads, position
+from promo.store.codes.transitions import Transitions
+from promo.store.codes.visibility import BatchOutcomes
+from promo.store.table import Table
+
+
+class CodeStore:
+    def __init__(self, table: Table, settings: Settings) -> None:
+        self.outcomes = BatchOutcomes(table)
+        self._adds = BulkAdds(table, settings, self.outcomes)
+        self._transitions = Transitions(table, self.outcomes, self._adds)
+        self._claims = Claims(table, settings, self.outcomes, self._transitions)
+        self._reads = CodeReads(table, self.outcomes)
+        self._deletes = Deletes(table, self._reads)
+
+    # adding
+    def add(
+        self, tenant_id: str, pools: Mapping[str, Pool], new_codes: Sequence[NewCode], actor: str
+    ) -> list[Code]:
+        return self._adds.add(tenant_id, pools, new_codes, actor)
+
+    def created_count(self, tenant_id: str) -> int:
+        return self._adds.created_count(tenant_id)
+
+    # issuing and the lifecycle
+    def claim(self, pool: Pool, issuance: Issuance) -> Code:
+        return self._claims.claim(pool, issuance)
+
+    def issue(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        return self._transitions.issue(tenant_id, value, issuance)
+
+    def create_issued(self, pool: Pool, new: NewCode, issuance: Issuance) -> Code:
+        return self._transitions.create_issued(pool, new, issuance)
+
+    def redeem(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        return self._transitions.redeem(tenant_id, value, issuance)
+
+    def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
+        return self._transitions.block(tenant_id, value, at, actor)
+
+    def delete(self, tenant_id: str, code_ids: Sequence[UUID], actor: str) -> None:
+        self._deletes.delete(tenant_id, code_ids, actor)
+
+    # reading
+    def get(self, tenant_id: str, value: str) -> Code | None:
+        return self._reads.get(tenant_id, value)
+
+    def get_by_number(self, tenant_id: str, number: int) -> Code | None:
+        return self._reads.get_by_number(tenant_id, number)
+
+    def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
+        return self._reads.get_by_uuid(tenant_id, code_id)
+
+    def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
+        return self._reads.get_many_by_uuid(tenant_id, code_ids)
+
+    def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
+        return self._reads.existing_values(tenant_id, values)
+
+    def list(
+        self,
+        tenant_id: str,
+        pool_ids: Sequence[str],
+        before: str | None = None,
+        inclusive: bool = False,
+    ) -> Iterator[tuple[str, Code]]:
+        return self._reads.list(tenant_id, pool_ids, before, inclusive)
+
+    position = staticmethod(position)

@@ -1,0 +1,277 @@
+"""Adding codes, all or nothing: every code of an add, or none and every conflicting value named.
+
+Up to 50 codes (100 items with their id pointers) are one DynamoDB transaction. Larger adds
+are staged: every code is written in its final form plus a marker naming its batch, in parallel
+transactions conditional on the value being free, and the whole batch becomes visible at once
+when one commit record is written (``visibility``). A failed or abandoned stage is deleted.
+"""
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from promo.domain import clock
+from promo.domain.errors import DuplicateValues, StoreUnavailable
+from promo.domain.ids import code_uuid
+from promo.domain.models import ActivityState, Code, CodeState, NewCode, Pool, Window
+from promo.settings import Settings
+from promo.store import keys
+from promo.store.codes.visibility import (
+    COMMITTED,
+    NEW_ITEM,
+    BatchOutcomes,
+    staged,
+    staged_by,
+)
+from promo.store.items import Item, code_from_item, key_of, n, s, window_attributes
+from promo.store.table import (
+    BATCH_WRITE_LIMIT,
+    TRANSACTION_LIMIT,
+    ConditionFailed,
+    Table,
+    TransactionCancelled,
+    chunked,
+)
+
+# Two items per code (code + id pointer), so this many codes fit one atomic transaction.
+_CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
+_FAILED = "Adding codes failed; nothing was written."
+
+
+class BulkAdds:
+    def __init__(self, table: Table, settings: Settings, outcomes: BatchOutcomes) -> None:
+        self._table = table
+        self._settings = settings
+        self._outcomes = outcomes
+
+    def add(
+        self, tenant_id: str, pools: Mapping[str, Pool], new_codes: Sequence[NewCode], actor: str
+    ) -> list[Code]:
+        """Add codes atomically: all of them, or none and every conflicting value named."""
+        repeated = [v for v, times in Counter(c.value for c in new_codes).items() if times > 1]
+        if repeated:
+            raise DuplicateValues(repeated)
+        if not new_codes:
+            return []
+        now = clock.now()
+        first_number = self.allocate_numbers(tenant_id, len(new_codes))
+        stamped = clock.to_stored(now)
+        codes_items = [
+            new_code_item(
+                tenant_id, pools[code.pool_id], code, first_number + offset, stamped, actor
+            )
+            for offset, code in enumerate(new_codes)
+        ]
+        if len(codes_items) <= _CODES_PER_TRANSACTION:
+            self.write_codes(codes_items, stage=None)
+        else:
+            self._add_staged(tenant_id, codes_items, now, actor)
+        return [code_from_item(code_item) for code_item, _ in codes_items]
+
+    def allocate_numbers(self, tenant_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive integer ids with one atomic counter update."""
+        attributes = self._table.update(
+            Key=keys.counter_key(tenant_id),
+            UpdateExpression="ADD next_number :count",
+            ExpressionAttributeValues={":count": n(count)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(attributes["next_number"]["N"]) - count + 1
+
+    def created_count(self, tenant_id: str) -> int:
+        """How many codes the tenant ever created: an upper bound on the values it holds."""
+        item = self._table.get(keys.counter_key(tenant_id))
+        return int(item["next_number"]["N"]) if item else 0
+
+    def write_codes(
+        self,
+        codes_items: Sequence[tuple[Item, Item]],
+        stage: tuple[str, int] | None,
+        with_pointers: bool = True,
+    ) -> None:
+        """One transaction; raises DuplicateValues naming every value already present."""
+        actions: list[Item] = []
+        for code_item, pointer in codes_items:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": code_item if stage is None else staged(code_item, *stage),
+                        "ConditionExpression": NEW_ITEM,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+            if with_pointers:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": pointer,
+                            "ConditionExpression": NEW_ITEM,
+                        }
+                    }
+                )
+        for _ in range(2):
+            try:
+                self._table.transact(actions)
+                return
+            except TransactionCancelled as cancelled:
+                duplicates, cleared = self._conflicts(cancelled, actions)
+                if duplicates:
+                    raise DuplicateValues(duplicates) from cancelled
+                if not cleared:
+                    raise StoreUnavailable(_FAILED) from None
+        raise StoreUnavailable(_FAILED)
+
+    def _conflicts(
+        self, cancelled: TransactionCancelled, actions: Sequence[Item]
+    ) -> tuple[list[str], bool]:
+        """The values that are really taken, and whether abandoned staged writes were cleared."""
+        duplicates, cleared = [], False
+        for action, reason in zip(actions, cancelled.reasons, strict=False):
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            existing = reason.get("Item")
+            if existing is not None and self._outcomes.clear_if_abandoned(
+                existing["tenant"]["S"], existing
+            ):
+                cleared = True
+            else:
+                duplicates.append(action["Put"]["Item"]["value"]["S"])
+        return duplicates, cleared
+
+    def _add_staged(
+        self, tenant_id: str, codes_items: list[tuple[Item, Item]], now: datetime, actor: str
+    ) -> None:
+        # Imported here: only bulk adds need threads, and cold starts should not pay for them.
+        from concurrent.futures import ThreadPoolExecutor
+
+        batch_id = uuid.uuid4().hex
+        deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
+        pointers = [pointer for _, pointer in codes_items]
+        # Staged codes fill whole transactions; their id pointers need no condition (numbers
+        # come from the counter) and go in cheaper batch writes alongside, all before the commit.
+        with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
+            futures = [
+                pool.submit(self._stage_chunk, chunk, (batch_id, deadline))
+                for chunk in chunked(codes_items, TRANSACTION_LIMIT)
+            ]
+            futures += [
+                pool.submit(self._put_pointers, chunk)
+                for chunk in chunked(pointers, BATCH_WRITE_LIMIT)
+            ]
+            outcomes = [future.result() for future in futures]
+        duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
+        failed = [outcome for outcome in outcomes if outcome is not None]
+        if failed or time.time() >= deadline:
+            self._unstage(codes_items, batch_id)
+            if duplicates:
+                raise DuplicateValues(duplicates)
+            raise StoreUnavailable(_FAILED)
+        if not self._commit(tenant_id, batch_id, len(codes_items), now, actor):
+            self._unstage(codes_items, batch_id)
+            raise StoreUnavailable(_FAILED)
+
+    def _commit(self, tenant_id: str, batch_id: str, count: int, now: datetime, actor: str) -> bool:
+        """Write the batch's commit record: the point from which it exists. True if it did.
+
+        When DynamoDB's answer is lost, an abort record under the same key settles the doubt:
+        if it lands, the commit never will (both are conditional on the key being free); if it
+        does not, the commit had landed.
+        """
+        record = {
+            **keys.batch_key(tenant_id, batch_id),
+            "count": n(count),
+            "created_at": s(clock.to_stored(now)),
+            "created_by": s(actor),
+        }
+        try:
+            self._table.put(Item={**record, "outcome": s(COMMITTED)}, ConditionExpression=NEW_ITEM)
+        except ConditionFailed:
+            # Our own retried commit, or a reader's abort of a stage that outlived its expiry.
+            return self._outcomes.outcome(tenant_id, batch_id, deadline=None) == COMMITTED
+        except StoreUnavailable:
+            for _ in range(3):
+                try:
+                    return self._outcomes.abort(tenant_id, batch_id) == COMMITTED
+                except StoreUnavailable:
+                    continue
+            raise
+        return True
+
+    def _stage_chunk(
+        self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
+    ) -> DuplicateValues | StoreUnavailable | None:
+        try:
+            self.write_codes(chunk, stage, with_pointers=False)
+        except (DuplicateValues, StoreUnavailable) as failure:
+            return failure
+        return None
+
+    def _put_pointers(self, pointers: Sequence[Item]) -> StoreUnavailable | None:
+        try:
+            self._table.batch_put(pointers)
+        except StoreUnavailable as failure:
+            return failure
+        return None
+
+    def _unstage(self, codes_items: Sequence[tuple[Item, Item]], batch_id: str) -> None:
+        """Roll back a staged batch: delete whatever of it was written."""
+        code_keys = [key_of(code_item) for code_item, _ in codes_items]
+        for chunk in chunked(code_keys, TRANSACTION_LIMIT):
+            try:
+                self._table.transact(
+                    [
+                        {"Delete": {"TableName": self._table.name, **staged_by(key, batch_id)}}
+                        for key in chunk
+                    ]
+                )
+            except TransactionCancelled:
+                # Some were never written, or a reader cleared them: delete one by one.
+                for key in chunk:
+                    self._outcomes.delete_staged(key, batch_id)
+        self._table.batch_delete([key_of(pointer) for _, pointer in codes_items])
+
+
+def new_code_item(
+    tenant_id: str, pool: Pool, new: NewCode, number: int, stamped: str, actor: str
+) -> tuple[Item, Item]:
+    """The item of a new available code and its id pointer."""
+    code_id = code_uuid(number)
+    validity = new.validity
+    if validity.end is None and pool.default_validity_days is not None:
+        start = validity.start or clock.from_stored(stamped)
+        validity = Window(validity.start, start + timedelta(days=pool.default_validity_days))
+    position = keys.index_position(new.value)
+    item: Item = {
+        **keys.code_key(tenant_id, new.value),
+        "tenant": s(tenant_id),
+        "pool": s(pool.pool_id),
+        "value": s(new.value),
+        "uuid": s(str(code_id)),
+        "number": n(number),
+        "state": s(CodeState.AVAILABLE),
+        "activity": s(ActivityState.ACTIVE),
+        "created_at": s(stamped),
+        "created_by": s(actor),
+        "updated_at": s(stamped),
+        "updated_by": s(actor),
+        "avail_pk": s(
+            keys.available_partition(
+                tenant_id, pool.pool_id, keys.shard_of(position, pool.shard_count)
+            )
+        ),
+        "avail_sk": s(position),
+        "list_pk": s(keys.listing_partition(tenant_id, pool.pool_id)),
+        "list_sk": s(keys.listing_position(stamped, number)),
+        **window_attributes(validity),
+    }
+    pointer: Item = {
+        **keys.number_key(tenant_id, number),
+        "value": s(new.value),
+        "uuid": s(str(code_id)),
+    }
+    return item, pointer

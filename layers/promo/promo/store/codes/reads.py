@@ -1,0 +1,110 @@
+"""Reading codes: by value (one strongly consistent read), by id (pointer, then code), and
+listing in creation order. A code staged by a bulk add not (yet) committed does not exist here."""
+
+import heapq
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from promo.domain import clock
+from promo.domain.ids import number_of
+from promo.domain.models import Code
+from promo.store import keys
+from promo.store.codes.visibility import BatchOutcomes
+from promo.store.items import Item, code_from_item, s
+from promo.store.table import Table
+
+
+class CodeReads:
+    def __init__(self, table: Table, outcomes: BatchOutcomes) -> None:
+        self._table = table
+        self._outcomes = outcomes
+        self._listing_index = keys.TableLayout().listing_index
+
+    def get(self, tenant_id: str, value: str) -> Code | None:
+        """The code with this value: one strongly consistent read."""
+        item = self._table.get(keys.code_key(tenant_id, value))
+        return code_from_item(item) if item is not None and self._outcomes.visible(item) else None
+
+    def get_by_number(self, tenant_id: str, number: int) -> Code | None:
+        pointer = self._table.get(keys.number_key(tenant_id, number))
+        code = None if pointer is None else self.get(tenant_id, pointer["value"]["S"])
+        return code if code is not None and code.number == number else None
+
+    def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
+        return self.get_many_by_uuid(tenant_id, [code_id]).get(code_id)
+
+    def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
+        """The codes of this tenant among ``code_ids``; unknown and foreign ids are left out."""
+        items = self.items_by_uuid(tenant_id, code_ids)
+        return {code_id: code_from_item(item) for code_id, item in items.items()}
+
+    def items_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Item]:
+        numbers = {number_of(code_id): code_id for code_id in code_ids}
+        numbers.pop(None, None)
+        pointers = self._table.batch_get(
+            [keys.number_key(tenant_id, number) for number in numbers if number is not None]
+        )
+        wanted = set(code_ids)
+        values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in wanted}
+        found: dict[UUID, Item] = {}
+        for item in self._table.batch_get([keys.code_key(tenant_id, value) for value in values]):
+            # A pointer left by an add that never committed may name a value added later as
+            # another code: only the code the pointer was written for counts.
+            code_id = UUID(item["uuid"]["S"])
+            if code_id in wanted and self._outcomes.visible(item):
+                found[code_id] = item
+        return found
+
+    def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
+        """Which of ``values`` the tenant already holds (staged ones included: they are taken)."""
+        items = self._table.batch_get([keys.code_key(tenant_id, v) for v in values])
+        return {item["value"]["S"] for item in items}
+
+    def list(
+        self,
+        tenant_id: str,
+        pool_ids: Sequence[str],
+        before: str | None = None,
+        inclusive: bool = False,
+    ) -> Iterator[tuple[str, Code]]:
+        """Codes of the given pools, newest first, with each one's position for a cursor.
+
+        Positions come from creation time and the integer id, which never change, so a cursor
+        taken from one page neither skips nor repeats codes updated or deleted meanwhile.
+        """
+        streams = [self._list_pool(tenant_id, p, before, inclusive) for p in pool_ids]
+        yield from heapq.merge(*streams, key=lambda entry: entry[0], reverse=True)
+
+    def _list_pool(
+        self, tenant_id: str, pool_id: str, before: str | None, inclusive: bool
+    ) -> Iterator[tuple[str, Code]]:
+        condition = "list_pk = :partition"
+        values: Item = {":partition": s(keys.listing_partition(tenant_id, pool_id))}
+        if before is not None:
+            condition += f" AND list_sk {'<=' if inclusive else '<'} :before"
+            values[":before"] = s(before)
+        request: dict[str, Any] = {
+            "IndexName": self._listing_index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": 100,
+        }
+        while True:
+            page = self._table.query(**request)
+            entries = []
+            for item in self._table.batch_get(
+                [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
+            ):
+                if self._outcomes.visible(item):
+                    entries.append((item["list_sk"]["S"], code_from_item(item)))
+            yield from sorted(entries, key=lambda entry: entry[0], reverse=True)
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def position(code: Code) -> str:
+    """A code's place in listings (what ``CodeReads.list`` yields beside it)."""
+    return keys.listing_position(clock.to_stored(code.audit.created_at), code.number)

@@ -1,0 +1,224 @@
+"""Lifecycle transitions: each is one conditional write whose condition is the state it leaves
+(the rules of ``promo.domain.lifecycle``); with an idempotency receipt, a two-item transaction.
+Nothing here reads a code's state and then writes on the strength of that read."""
+
+from datetime import datetime
+from typing import NamedTuple
+
+from promo import observability
+from promo.domain import clock
+from promo.domain.errors import (
+    CodeNotFound,
+    DuplicateValues,
+    NotAvailableForIssue,
+    OutsideIssueWindow,
+    TransitionRefused,
+)
+from promo.domain.lifecycle import RULES, Rule, Transition
+from promo.domain.models import ActivityState, Code, CodeState, Issuance, NewCode, Pool
+from promo.store import keys
+from promo.store.codes.bulk_staging import BulkAdds, new_code_item
+from promo.store.codes.receipts import transact_with_receipt
+from promo.store.codes.visibility import NEW_ITEM, BatchOutcomes, settled
+from promo.store.items import Item, code_from_item, contact_attributes, key_of, s
+from promo.store.table import ConditionFailed, Table
+
+AVAILABLE_ATTRIBUTES = "avail_pk, avail_sk"
+
+
+class Write(NamedTuple):
+    """One transition's write: the code's key, the rule, who and when, what else it sets.
+
+    ``batch`` names the committed bulk add that staged the code, if the caller knows it;
+    ``known`` is the code as the caller last saw it (see ``Transitions.apply``)."""
+
+    key: Item
+    rule: Rule
+    issuance: Issuance
+    extra: Item
+    batch: str | None = None
+    known: Item | None = None
+
+
+class Transitions:
+    def __init__(self, table: Table, outcomes: BatchOutcomes, adds: BulkAdds) -> None:
+        self._table = table
+        self._outcomes = outcomes
+        self._adds = adds
+
+    def issue(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        """Issue the code with this value, if its state and validity allow it then."""
+        code = self._transition(
+            tenant_id, value, Transition.ISSUE, issuance, issue_attributes(issuance)
+        )
+        observability.count("IssuedCodes")
+        return code
+
+    def redeem(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        extra: Item = {
+            "used_at": s(clock.to_stored(issuance.at)),
+            **contact_attributes("used", issuance.point_of_contact),
+        }
+        if issuance.recipient is not None:
+            extra["used_by"] = s(issuance.recipient.identifier)
+        return self._transition(tenant_id, value, Transition.REDEEM, issuance, extra)
+
+    def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
+        blocked = {"blocked_at": s(clock.to_stored(at))}
+        return self._transition(tenant_id, value, Transition.BLOCK, Issuance(at, actor), blocked)
+
+    def create_issued(self, pool: Pool, new: NewCode, issuance: Issuance) -> Code:
+        """Create a code and issue it in the same write; DuplicateValues if the value exists."""
+        number = self._adds.allocate_numbers(pool.tenant_id, 1)
+        stamped = clock.to_stored(clock.now())
+        item, pointer = new_code_item(pool.tenant_id, pool, new, number, stamped, issuance.actor)
+        for name in ("avail_pk", "avail_sk"):
+            del item[name]
+        item["state"] = s(CodeState.ISSUED)
+        item.update(issue_attributes(issuance))
+        if issuance.receipt is None:
+            self._adds.write_codes([(item, pointer)], stage=None)
+        else:
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": written,
+                        "ConditionExpression": NEW_ITEM,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for written in (item, pointer)
+            ]
+            try:
+                transact_with_receipt(self._table, puts, key_of(item), issuance.receipt)
+            except ConditionFailed:
+                raise DuplicateValues([new.value]) from None
+        observability.count("IssuedCodes")
+        return code_from_item(item)
+
+    def _transition(
+        self,
+        tenant_id: str,
+        value: str,
+        transition: Transition,
+        issuance: Issuance,
+        extra: Item,
+    ) -> Code:
+        key = keys.code_key(tenant_id, value)
+        batch = None
+        for _ in range(2):
+            try:
+                written = Write(key, RULES[transition], issuance, extra, batch)
+                return code_from_item(self.apply(written))
+            except ConditionFailed as failed:
+                if failed.item is None:
+                    raise CodeNotFound from None
+                staged = failed.item.get("staged_batch", {}).get("S")
+                if staged is not None and staged != batch:
+                    if not self._outcomes.visible(failed.item):
+                        raise CodeNotFound from None
+                    batch = staged  # its batch committed: the code is real, write it as such
+                    continue
+                raise _refusal(transition, failed.item) from None
+        raise CodeNotFound
+
+    def apply(self, write: Write) -> Item:
+        """The one conditional write of a transition; with a receipt, a two-item transaction.
+
+        With ``write.known`` (the code as the caller last saw it, when none of what it holds
+        can have changed if the write succeeds: a claim's candidate), the code after the write
+        is assembled from it and what was written instead of being read back. Its validity
+        window is among what cannot change (it is written once, with the code), so such a
+        caller has judged it itself and the write leaves it out of its condition; and a caller
+        that loses the write moves on, without reading why."""
+        update, values = _update_request(write)
+        receipt = write.issuance.receipt
+        if receipt is None and write.known is None:
+            return self._table.update(**update, ReturnValues="ALL_NEW")
+        if receipt is None:
+            self._table.update(**update)
+        else:
+            transact_with_receipt(
+                self._table,
+                [{"Update": {"TableName": self._table.name, **update}}],
+                write.key,
+                receipt,
+            )
+        if write.known is None:
+            return self._table.get(write.key) or {}
+        assigned = {
+            "state": values[":target"],
+            "updated_at": values[":now"],
+            "updated_by": values[":actor"],
+            **write.extra,
+        }
+        return {**write.known, **assigned}
+
+
+def _update_request(write: Write) -> tuple[Item, Item]:
+    """The UpdateItem request of ``write`` and its expression values."""
+    condition_settled, settled_values, removals = settled(write.batch)
+    values: Item = {
+        **settled_values,
+        ":target": s(write.rule.target),
+        ":active": s(ActivityState.ACTIVE),
+        ":now": s(clock.to_stored(clock.now())),
+        ":actor": s(write.issuance.actor),
+    }
+    sources = []
+    for index, state in enumerate(sorted(write.rule.sources)):
+        values[f":source{index}"] = s(state)
+        sources.append(f":source{index}")
+    condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {condition_settled}"
+    if write.rule.needs_validity and write.known is None:
+        values[":at"] = s(clock.to_stored(write.issuance.at))
+        condition += (
+            " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
+            " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
+        )
+    assignments = ["#state = :target", "updated_at = :now", "updated_by = :actor"]
+    for index, (name, value) in enumerate(write.extra.items()):
+        values[f":extra{index}"] = value
+        assignments.append(f"{name} = :extra{index}")
+    update: Item = {
+        "Key": write.key,
+        "ConditionExpression": condition,
+        "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {AVAILABLE_ATTRIBUTES}{removals}",
+        "ExpressionAttributeNames": {"#state": "state"},
+        "ExpressionAttributeValues": values,
+    }
+    if write.known is None:
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return update, values
+
+
+def _refusal(transition: Transition, item: Item) -> Exception:
+    """Why a visible code refused ``transition``, from the code as it was."""
+    if transition is Transition.ISSUE:
+        code = code_from_item(item)
+        if _only_validity_failed(item):
+            return OutsideIssueWindow(code=code)
+        return NotAvailableForIssue(code=code)
+    return TransitionRefused(
+        f"Promo code cannot go from {item['state']['S']} to {RULES[transition].target}."
+    )
+
+
+def issue_attributes(issuance: Issuance) -> Item:
+    attributes: Item = {
+        "issued_at": s(clock.to_stored(issuance.at)),
+        **contact_attributes("issued", issuance.point_of_contact),
+    }
+    if issuance.recipient is not None:
+        attributes["issued_to_kind"] = s(issuance.recipient.kind)
+        attributes["issued_to_id"] = s(issuance.recipient.identifier)
+    return attributes
+
+
+def _only_validity_failed(item: Item) -> bool:
+    """Whether a refused issue of a visible code failed only on its validity window."""
+    return (
+        item["state"]["S"] in RULES[Transition.ISSUE].sources
+        and item["activity"]["S"] == ActivityState.ACTIVE
+    )

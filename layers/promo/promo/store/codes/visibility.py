@@ -1,0 +1,107 @@
+"""Whether a code exists for readers: a code staged by a bulk add exists from the moment its
+batch's commit record is written, and never if the batch is aborted.
+
+A batch's outcome is decided once, by whichever conditional put of its record lands first
+(the writer's commit, or an abort by the writer or by a reader that met the stage past its
+deadline), so a late commit and a reader's abort cannot both win. Final outcomes never change,
+so each function instance reads one at most once.
+"""
+
+import contextlib
+import time
+
+from promo.store import keys
+from promo.store.items import Item, key_of, n, s
+from promo.store.table import ConditionFailed, Table
+
+COMMITTED, ABORTED = "COMMITTED", "ABORTED"
+NEW_ITEM = "attribute_not_exists(pk)"
+NOT_STAGED = "attribute_not_exists(staged_batch)"
+STAGE_ATTRIBUTES = "staged_batch, staged_until"
+# Final batch outcomes remembered per function instance; each is read once, then never changes.
+_REMEMBERED_OUTCOMES = 10_000
+
+
+class BatchOutcomes:
+    """Outcomes of bulk-add batches, read from their records and remembered once final."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._outcomes: dict[tuple[str, str], str] = {}
+
+    def abort(self, tenant_id: str, batch_id: str) -> str:
+        """Write the batch's abort record unless it already has an outcome; the final outcome."""
+        record = {**keys.batch_key(tenant_id, batch_id), "outcome": s(ABORTED)}
+        try:
+            self._table.put(Item=record, ConditionExpression=NEW_ITEM)
+        except ConditionFailed:
+            return self.outcome(tenant_id, batch_id, deadline=None) or COMMITTED
+        return ABORTED
+
+    def outcome(self, tenant_id: str, batch_id: str, deadline: int | None) -> str | None:
+        """COMMITTED, ABORTED, or None while the batch may still commit.
+
+        A stage past its ``deadline`` whose writer never decided is aborted here, so its codes
+        can be cleared. Final outcomes are remembered: they never change.
+        """
+        remembered = self._outcomes.get((tenant_id, batch_id))
+        if remembered is not None:
+            return remembered
+        item = self._table.get(keys.batch_key(tenant_id, batch_id))
+        outcome = None if item is None else str(item.get("outcome", {"S": COMMITTED})["S"])
+        if outcome is None and deadline is not None and deadline < time.time():
+            outcome = self.abort(tenant_id, batch_id)
+        if outcome is not None:
+            if len(self._outcomes) >= _REMEMBERED_OUTCOMES:
+                self._outcomes.clear()
+            self._outcomes[(tenant_id, batch_id)] = outcome
+        return outcome
+
+    def of_item(self, tenant_id: str, item: Item) -> str | None:
+        """The outcome of the batch that staged ``item``; COMMITTED for an item never staged."""
+        if "staged_batch" not in item:
+            return COMMITTED
+        deadline = int(item["staged_until"]["N"])
+        return self.outcome(tenant_id, item["staged_batch"]["S"], deadline)
+
+    def visible(self, item: Item) -> bool:
+        """Whether a code item exists for readers: not staged, or staged by a committed batch."""
+        return self.of_item(item["tenant"]["S"], item) == COMMITTED
+
+    def delete_staged(self, key: Item, batch_id: str) -> None:
+        with contextlib.suppress(ConditionFailed):  # already gone, or never staged by the batch
+            self._table.delete(**staged_by(key, batch_id))
+
+    def clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
+        """Delete a staged item of an aborted batch (its writer died, or gave up); True if so."""
+        if self.of_item(tenant_id, item) != ABORTED:
+            return False
+        self.delete_staged(key_of(item), item["staged_batch"]["S"])
+        return True
+
+
+def staged(item: Item, batch_id: str, deadline: int) -> Item:
+    """A staged copy: invisible to readers and claims until its batch commits, and from then on
+    visible as it is, marked until its first change (readers check the batch's outcome)."""
+    return {**item, "staged_batch": s(batch_id), "staged_until": n(deadline)}
+
+
+def staged_by(key: Item, batch_id: str) -> Item:
+    """The key and condition of a write that must touch the code only if ``batch_id`` staged it."""
+    return {
+        "Key": key,
+        "ConditionExpression": "staged_batch = :batch",
+        "ExpressionAttributeValues": {":batch": s(batch_id)},
+    }
+
+
+def settled(batch: str | None) -> tuple[str, Item, str]:
+    """Condition, values and REMOVE list letting a write change a code that is not staged, or
+    was staged by ``batch``, known committed; the write then drops the staging marker."""
+    if batch is None:
+        return NOT_STAGED, {}, ""
+    return (
+        f"({NOT_STAGED} OR staged_batch = :batch)",
+        {":batch": s(batch)},
+        f", {STAGE_ATTRIBUTES}",
+    )
