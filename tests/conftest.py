@@ -7,7 +7,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from promo.settings import get_settings
+from promo import bootstrap
+from promo.settings import Settings
 from tests.support.tables import Stores, create_table
 from tools.dynamodb_local import DynamoDBLocal, free_port
 
@@ -67,10 +68,11 @@ def local_stores(local_client) -> Iterator[Stores]:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(autouse=True)
-def _fresh_settings() -> Iterator[None]:
-    get_settings.cache_clear()
+def _cold_start() -> Iterator[None]:
+    """Every test starts, and leaves, as a new function instance: no process services."""
+    bootstrap.install(None)
     yield
-    get_settings.cache_clear()
+    bootstrap.install(None)
 
 
 @pytest.fixture
@@ -78,13 +80,13 @@ def deployed(
     local_stores: Stores, dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stores]:
     """Handlers configured as on AWS, against a fresh DynamoDB Local table."""
-    from tests.support.deployment import cold_start
-
-    monkeypatch.setenv("TABLE_NAME", local_stores.table_name)
-    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
-    # Credentials are read afresh on every call here, so revocations show at once in tests;
-    # the cache's own bound is tested separately.
-    monkeypatch.setenv("CONFIG_CACHE_SECONDS", "0")
-    cold_start()
+    settings = Settings(
+        table_name=local_stores.table_name,
+        dynamodb_endpoint_url=dynamodb_local.endpoint,
+        # Credentials are read afresh on every call here, so revocations show at once in
+        # tests; the cache's own bound is tested separately.
+        config_cache_seconds=0,
+    )
+    bootstrap.install(bootstrap.bootstrap(settings))
     yield local_stores
-    cold_start()
+    bootstrap.install(None)

@@ -40,11 +40,10 @@ BATCH = 1000  # codes per atomic add: the most one Mews add takes
 # ---------------------------------------------------------------------- table and config
 
 
-def ensure_table(table_name: str) -> bool:
-    """Create the table from template.yaml's definition unless it exists; True if created."""
-    from promo.store.client import dynamodb
-
-    client = dynamodb()
+def ensure_table(svc: Services) -> bool:
+    """Create the services' table from template.yaml's definition unless it exists; True if
+    created."""
+    client, table_name = svc.codes.table.client, svc.settings.table_name
     wanted = create_table_request(table_name)
     if table_name in client.list_tables().get("TableNames", []):
         existing = client.describe_table(TableName=table_name)["Table"]
@@ -290,27 +289,29 @@ def set_maestra_key(svc: Services, endpoint_id: str) -> str:
 
 
 def _connect(args: argparse.Namespace) -> Services:
-    """Point promo.settings at the chosen table, then build the services over it."""
-    from promo import services as services_module
-    from promo.settings import get_settings
+    """The services over the chosen table, built from settings of their own."""
+    from promo.bootstrap import bootstrap, install
+    from promo.settings import Settings
 
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     if args.stack:
         import boto3
 
         stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        os.environ["TABLE_NAME"] = outputs["TableName"]
-        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+        settings = Settings(table_name=outputs["TableName"], aws_region=region)
     else:
-        os.environ["TABLE_NAME"] = args.table
         endpoint = args.endpoint_url or _local_endpoint()
         if endpoint:
-            os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
+            # DynamoDB Local accepts any credentials; botocore still wants some.
             for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 os.environ.setdefault(name, "local")
-    os.environ.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    get_settings.cache_clear()
-    return services_module.services()
+        settings = Settings(
+            table_name=args.table, dynamodb_endpoint_url=endpoint, aws_region=region
+        )
+    svc = bootstrap(settings)
+    install(svc)  # handlers run in-process (import, export) use the same services
+    return svc
 
 
 def _local_endpoint() -> str | None:

@@ -68,10 +68,11 @@ class LocalQueue:
         self._thread = threading.Thread(target=self._deliver, name="local-sqs", daemon=True)
 
     def start(self) -> None:
-        from promo import queue as promo_queue
+        from promo import bootstrap
 
         if self._router.consumers:
-            promo_queue.use_sender(self.send)
+            # The async function's sender feeds this queue instead of SQS.
+            bootstrap.install(bootstrap.services()._replace(send=self.send))
             self._thread.start()
 
     def send(self, message: dict[str, Any]) -> None:
@@ -170,12 +171,10 @@ class Stack:
         return self.database.endpoint
 
     def _prepare_table(self) -> None:
-        from promo.services import services
-        from promo.settings import get_settings
+        from promo.bootstrap import services
         from tools.admin import apply_config, ensure_table
 
-        get_settings.cache_clear()
-        ensure_table(self.table_name)
+        ensure_table(services())
         report = apply_config(self.config, services())
         shown = self.config.relative_to(ROOT) if self.config.is_relative_to(ROOT) else self.config
         print(

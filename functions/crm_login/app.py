@@ -1,5 +1,6 @@
 """CRM.COM ``POST /crmapi/rest/v2/authentication/token``: a token for a user of an organisation."""
 
+from datetime import timedelta
 from typing import Any
 
 from promo.auth import crm as crm_auth
@@ -9,7 +10,8 @@ from promo.services import Services
 
 @crm.public_endpoint(crm.LoginRequest)
 def handler(request: crm.LoginRequest, svc: Services) -> dict[str, Any]:
+    lifetime = timedelta(seconds=svc.settings.crm_token_seconds)
     token = crm_auth.login(
-        svc.credentials, request.organisation, request.username, request.password
+        svc.credentials, request.organisation, request.username, request.password, lifetime
     )
     return {"token": token}

@@ -8,7 +8,7 @@ retried; after the queue's maxReceiveCount a message goes to the dead-letter que
 import json
 from typing import Any
 
-from promo import services
+from promo import bootstrap, services
 from promo.codecs import maestra
 from promo.domain.errors import PromoError, StoreUnavailable
 from promo.endpoint import queue_consumer
@@ -17,7 +17,7 @@ from promo.observability import logger
 
 @queue_consumer
 def handler(event: dict[str, Any]) -> dict[str, Any]:
-    svc = services.services()
+    svc = bootstrap.services()
     failures = []
     for record in event.get("Records", []):
         try:

@@ -6,14 +6,13 @@ from datetime import timedelta
 from promo import services
 from promo.auth import synctv as session_auth
 from promo.codecs import synctv
-from promo.settings import get_settings
 
 
 @synctv.endpoint(synctv.LoginRequest, synctv.visitor)
 def handler(
     request: synctv.LoginRequest, caller: synctv.Visitor, svc: services.Services
 ) -> synctv.Reply:
-    lifetime = get_settings().synctv_session_seconds
+    lifetime = svc.settings.synctv_session_seconds
     token, _ = session_auth.start_session(
         svc.credentials, request.login, request.password, timedelta(seconds=lifetime)
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from functions.mews_get_all.app import handler as get_all_handler
+from promo.bootstrap import services
 from promo.domain.models import Issuance
-from promo.services import services
 from tests.support.deployment import invoke, json_body, post_json
 from tests.support.tables import Stores
 from tools import admin

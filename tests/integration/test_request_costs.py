@@ -1,4 +1,4 @@
-"""DynamoDB requests per operation, counted through botocore events (DESIGN.md's numbers)."""
+"""DynamoDB requests per operation, counted through botocore events (the targets in docs/architecture.md)."""
 
 from collections import Counter
 from typing import Any

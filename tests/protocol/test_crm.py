@@ -16,7 +16,6 @@ from promo.domain.credentials import Session, User
 from promo.domain.errors import StoreUnavailable
 from promo.domain.models import CodeState, PointOfContact, Recipient
 from promo.services import Services
-from promo.settings import get_settings
 from promo.store.credentials import CredentialStore
 from tests.support.builders import tenant
 from tests.support.crm import (
@@ -38,7 +37,7 @@ from tests.support.crm import (
     spec_event,
     states,
 )
-from tests.support.deployment import fixture, invoke, json_body, post_json
+from tests.support.deployment import cold_start, fixture, invoke, json_body, post_json
 from tests.support.tables import Stores
 
 pytestmark = pytest.mark.integration
@@ -167,8 +166,7 @@ def test_login_answers_a_long_random_token_that_expires_after_two_hours(svc: Ser
 def test_token_lifetime_follows_crm_token_seconds_and_an_expired_token_is_refused(
     svc: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CRM_TOKEN_SECONDS", "1")
-    get_settings.cache_clear()
+    cold_start(crm_token_seconds=1)
     short_lived = login()
     assert_ok(*request_code(short_lived))
 

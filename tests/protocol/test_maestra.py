@@ -15,12 +15,11 @@ from lxml import etree
 from functions.maestra_async.app import handler as async_handler
 from functions.maestra_sync.app import handler as sync_handler
 from functions.maestra_worker.app import handler as worker_handler
-from promo import queue
+from promo.bootstrap import services
 from promo.domain import clock
 from promo.domain.models import NewCode, Recipient, Window
-from promo.services import services
 from tests.support.builders import ACTOR
-from tests.support.deployment import event, fixture_path, invoke
+from tests.support.deployment import event, fixture_path, invoke, use_sender
 from tests.support.tables import Stores
 from tools import admin
 from tools.lambda_runtime import http_api_event
@@ -527,9 +526,9 @@ def test_concurrent_retries_of_one_transaction_issue_exactly_one_code(demo: Stor
 @pytest.fixture
 def queued(demo: Stores) -> Any:
     messages: list[dict[str, Any]] = []
-    queue.use_sender(messages.append)
+    use_sender(messages.append)
     yield messages
-    queue.use_sender(None)
+    use_sender(None)
 
 
 def deliver(message: dict[str, Any], message_id: str = "m-1") -> dict[str, Any]:

@@ -28,7 +28,6 @@ from promo.domain.errors import StoreUnavailable
 from promo.domain.models import Code, Issuance, NewCode, Pool, Recipient, Window
 from promo.secret_hashing import token_digest
 from promo.services import Services
-from promo.settings import get_settings
 from tests.support.builders import ACTOR, moment
 from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
@@ -442,8 +441,7 @@ def test_logout_ends_only_its_own_session(svc: Services) -> None:
 def test_a_session_expires_after_the_configured_lifetime(
     svc: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SYNCTV_SESSION_SECONDS", "2")
-    get_settings.cache_clear()
+    cold_start(synctv_session_seconds=2)
     response = login_response()
     token = response["cookies"][0].split(";")[0].split("=", 1)[1]
     assert "Max-Age=2" in response["cookies"][0]
@@ -839,9 +837,7 @@ MISS_LIMIT, MISS_WINDOW = 3, 600
 def frozen(svc: Services, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     """Validate with at most 3 misses per 10 minutes (a new instance reads the setting), at a
     time the test moves by changing the list's only element."""
-    monkeypatch.setenv("VALIDATE_MISS_LIMIT", str(MISS_LIMIT))
-    monkeypatch.setenv("VALIDATE_MISS_WINDOW_SECONDS", str(MISS_WINDOW))
-    cold_start()
+    cold_start(validate_miss_limit=MISS_LIMIT, validate_miss_window_seconds=MISS_WINDOW)
     now = [clock.now()]
     monkeypatch.setattr(clock, "now", lambda: now[0])
     return now

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-import promo.services
+import promo.bootstrap
 from tests.security.world import World, build_world
 from tests.support.deployment import cold_start
 from tests.support.tables import create_table
@@ -23,6 +23,6 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         # Credentials are read afresh on every call, so revocations show at once.
         patch.setenv("CONFIG_CACHE_SECONDS", "0")
         cold_start()
-        yield build_world(promo.services.services(), name)
+        yield build_world(promo.bootstrap.services(), name)
         cold_start()
     local_client.delete_table(TableName=name)

@@ -28,7 +28,6 @@ import pytest
 from lxml import etree
 
 import promo.secret_hashing
-from promo import queue
 from promo.secret_hashing import new_token, token_digest
 from tests.security.world import (
     CRM_LOGIN,
@@ -73,6 +72,7 @@ from tests.security.world import (
     request_event,
     scan,
 )
+from tests.support.deployment import use_sender
 
 pytestmark = pytest.mark.integration
 
@@ -414,9 +414,9 @@ PARAMETERS = [
 def queued() -> Iterator[list[dict[str, Any]]]:
     """Messages the async route put on the queue (none may be put for a refused caller)."""
     sent: list[dict[str, Any]] = []
-    queue.use_sender(sent.append)
+    use_sender(sent.append)
     yield sent
-    queue.use_sender(None)
+    use_sender(None)
 
 
 def test_every_route_of_the_template_has_auth_cases() -> None:

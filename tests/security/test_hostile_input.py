@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from promo import queue
 from tests.security.world import (
     CRM_LOGIN,
     CRM_LOGOUT,
@@ -39,6 +38,7 @@ from tests.security.world import (
     request_event,
     scan,
 )
+from tests.support.deployment import use_sender
 
 pytestmark = pytest.mark.integration
 
@@ -76,9 +76,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch, dynamodb_local: Any) -> Iterator
 @pytest.fixture(autouse=True)
 def queued() -> Iterator[list[dict[str, Any]]]:
     sent: list[dict[str, Any]] = []
-    queue.use_sender(sent.append)
+    use_sender(sent.append)
     yield sent
-    queue.use_sender(None)
+    use_sender(None)
     assert sent == [], "a hostile request was queued"
 
 

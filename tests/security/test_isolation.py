@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from promo import queue
 from promo.store import keys
 from tests.security.world import (
     CRM_REQUEST,
@@ -42,6 +41,7 @@ from tests.security.world import (
     request_event,
     scan,
 )
+from tests.support.deployment import use_sender
 
 pytestmark = pytest.mark.integration
 
@@ -237,9 +237,9 @@ def normalised(answer: Answer, probe: str) -> tuple[int, dict[str, str], list[st
 @pytest.fixture
 def queued() -> Any:
     sent: list[dict[str, Any]] = []
-    queue.use_sender(sent.append)
+    use_sender(sent.append)
     yield sent
-    queue.use_sender(None)
+    use_sender(None)
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

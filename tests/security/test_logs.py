@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 import pytest
 
 import promo.observability
-from promo import queue
 from tests.security.world import (
     CRM_LOGIN,
     CRM_LOGOUT,
@@ -45,7 +44,7 @@ from tests.security.world import (
     mews_body,
     request_event,
 )
-from tests.support.deployment import cold_start, invoke
+from tests.support.deployment import cold_start, invoke, use_sender
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +103,7 @@ def test_no_secret_token_password_or_session_value_reaches_the_logs(
     world: World, captured: Callable[[], str]
 ) -> None:
     sent: list[dict[str, Any]] = []
-    queue.use_sender(sent.append)
+    use_sender(sent.append)
     answers: dict[str, list[Answer]] = {function: [] for function in ROUTES}
     authorizations = [
         f"SecretKey {world.maestra_key}",
@@ -217,7 +216,7 @@ def test_no_secret_token_password_or_session_value_reaches_the_logs(
         records = [{"messageId": f"m{i}", "body": json.dumps(m)} for i, m in enumerate(sent)]
         invoke(worker, {"Records": records})
     finally:
-        queue.use_sender(None)
+        use_sender(None)
 
     assert all(answers[function] for function in ROUTES), "a route was not exercised"
     secrets = [

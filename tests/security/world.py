@@ -19,7 +19,6 @@ from promo.domain.credentials import Session, User
 from promo.secret_hashing import hash_password, new_token, token_digest
 from promo.services import Services
 from promo.store import keys
-from promo.store.client import dynamodb
 from tests.support.deployment import Handler, invoke
 from tools import admin
 from tools.lambda_runtime import http_api_event
@@ -179,9 +178,14 @@ def build_world(svc: Services, table_name: str) -> World:
     revoked = admin.create_mews_token(svc, "demo-revoked", ["demo"])
     admin.revoke_mews_token(svc, "demo-revoked")
     # CRM.COM: a live token per tenant, one expired, one released.
-    crm_token = crm_auth.login(svc.credentials, "demo", DEMO_CRM_USER, DEMO_CRM_PASSWORD)
-    rival_crm = crm_auth.login(svc.credentials, "rival", DEMO_CRM_USER, RIVAL_CRM_PASSWORD)
-    crm_released = crm_auth.login(svc.credentials, "demo", DEMO_CRM_USER, DEMO_CRM_PASSWORD)
+    lifetime = timedelta(seconds=svc.settings.crm_token_seconds)
+    crm_token = crm_auth.login(svc.credentials, "demo", DEMO_CRM_USER, DEMO_CRM_PASSWORD, lifetime)
+    rival_crm = crm_auth.login(
+        svc.credentials, "rival", DEMO_CRM_USER, RIVAL_CRM_PASSWORD, lifetime
+    )
+    crm_released = crm_auth.login(
+        svc.credentials, "demo", DEMO_CRM_USER, DEMO_CRM_PASSWORD, lifetime
+    )
     crm_auth.release(svc.credentials, crm_released)
     crm_expired = _session(svc, "crm", "demo", DEMO_CRM_USER, False, -60)
     # SyncTV: live admin, viewer and rival sessions, one expired, one ended by logout.
@@ -234,8 +238,8 @@ def scan(world: World, counters: bool = False) -> list[dict[str, Any]]:
     (docs/security.md, threat 20), which is neither a code nor a credential. Where counters
     must stay in the caller's tenant, ``miss_counters`` checks them."""
     items: list[dict[str, Any]] = []
-    for page in (
-        dynamodb().get_paginator("scan").paginate(TableName=world.table_name, ConsistentRead=True)
+    for page in world.svc.codes.table.client.get_paginator("scan").paginate(
+        TableName=world.table_name, ConsistentRead=True
     ):
         items.extend(page["Items"])
     if not counters:

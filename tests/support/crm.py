@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from typing import Any
 
-import promo.services
+import promo.bootstrap
 from functions.crm_login.app import handler as login_handler
 from functions.crm_logout.app import handler as release_handler
 from functions.crm_request_promo_code.app import handler as request_handler
@@ -38,7 +38,7 @@ SPEC_RECIPIENT = {"rewards_participant_identifier": {"number": "RP0000000618"}}
 
 def seed_demo() -> Services:
     """The services the handlers use, over a table holding config/demo.yaml."""
-    svc = promo.services.services()
+    svc = promo.bootstrap.services()
     apply_config(ROOT / "config" / "demo.yaml", svc)
     return svc
 

@@ -2,40 +2,32 @@
 
 import json
 from collections.abc import Callable
-from functools import _lru_cache_wrapper
 from pathlib import Path
 from typing import Any
 
-import promo.aws
-import promo.observability
-import promo.services
-import promo.settings
-import promo.store
-import promo.store.client
+from promo import aws, bootstrap
+from promo.queue import QueueSender, Sender
+from promo.services import Services
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.template import ROOT
 
 EVENTS = ROOT / "events"
 FIXTURES = ROOT / "tests" / "protocol" / "fixtures"
 
-_PROCESS_CACHES: list["_lru_cache_wrapper[Any]"] = [
-    promo.settings.get_settings,
-    promo.aws.session,
-    promo.store.client.dynamodb,
-    promo.store._table,
-    promo.store.code_store,
-    promo.store.catalog_store,
-    promo.store.credential_store,
-    promo.store.attempt_store,
-    promo.services.services,
-    promo.observability.metrics,
-]
+
+def cold_start(**changes: object) -> Services:
+    """A new function instance: services built afresh (no cache of the old one kept) from the
+    current settings, with ``changes`` (by field name) applied."""
+    settings = bootstrap.services().settings.model_copy(update=changes)
+    fresh = bootstrap.bootstrap(settings)
+    bootstrap.install(fresh)
+    return fresh
 
 
-def cold_start() -> None:
-    """Forget every process-wide object, as a new Lambda instance would start without them."""
-    for cached in _PROCESS_CACHES:
-        cached.cache_clear()
+def use_sender(sender: Sender | None) -> None:
+    """Queue asynchronous operations through ``sender`` (None: through SQS, as configured)."""
+    svc = bootstrap.services()
+    bootstrap.install(svc._replace(send=sender or QueueSender(svc.settings, aws.get_session())))
 
 
 def event(name: str) -> dict[str, Any]:
@@ -73,4 +65,12 @@ def json_body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-__all__ = ["cold_start", "event", "fixture", "invoke", "json_body", "post_json"]
+__all__ = [
+    "cold_start",
+    "event",
+    "fixture",
+    "invoke",
+    "json_body",
+    "post_json",
+    "use_sender",
+]

@@ -5,7 +5,7 @@ device and an offer 2 of its own; and events for SyncTV requests."""
 from dataclasses import dataclass
 from typing import Any
 
-import promo.services
+import promo.bootstrap
 from promo.auth.synctv import COOKIE_NAME
 from promo.domain.credentials import User
 from promo.domain.models import NewCode
@@ -35,7 +35,7 @@ SPRING_VOUCHER = "fe568bbd-1ecb-4bb2-bf77-96c3698de20d"  # the same pool, as Mew
 
 def seed_synctv() -> Services:
     """Apply the demo configuration and add tenant ``other``; the services handlers use."""
-    svc = promo.services.services()
+    svc = promo.bootstrap.services()
     apply_config(ROOT / "config" / "demo.yaml", svc)
     svc.catalog.put_tenant(tenant("other"))
     offer = pool("other", "other-offer", offer_id=SPRING_OFFER)

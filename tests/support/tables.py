@@ -1,7 +1,7 @@
 """Tables for tests, created from template.yaml's own definition so the schema cannot drift."""
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promo.services import Services, ValidateLimit
 from promo.settings import Settings
@@ -23,6 +23,10 @@ def create_table(client: "DynamoDBClient", name: str | None = None) -> str:
     return name
 
 
+def _no_queue(message: dict[str, Any]) -> None:
+    raise AssertionError(f"these services have no queue: {message}")
+
+
 class Stores:
     """A code store and a catalog store over one table, as a function would hold them."""
 
@@ -39,7 +43,7 @@ class Stores:
         """The services a function builds over this table (its own caches and blocked callers)."""
         credentials = CredentialStore(self.table, self.settings)
         limit = ValidateLimit.configured(self.settings, AttemptStore(self.table))
-        return Services(self.codes, self.catalog, credentials, limit)
+        return Services(self.settings, self.codes, self.catalog, credentials, limit, _no_queue)
 
     def fresh(self) -> "Stores":
         """Another function instance: same table, its own caches (as a second Lambda would)."""

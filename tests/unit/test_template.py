@@ -1,4 +1,4 @@
-"""template.yaml carries the guarantees DESIGN.md promises about the deployed stack."""
+"""template.yaml carries the guarantees docs/architecture.md promises about the deployed stack."""
 
 import json
 from typing import Any

@@ -4,7 +4,6 @@ exactly one call here, and renders the result in its vendor's format."""
 import heapq
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
-from functools import cache
 from typing import NamedTuple
 from uuid import UUID
 
@@ -38,8 +37,8 @@ from promo.domain.models import (
     Window,
 )
 from promo.observability import count, logger
-from promo.settings import Settings, get_settings
-from promo.store import attempt_store, catalog_store, code_store, credential_store
+from promo.queue import Sender
+from promo.settings import Settings
 from promo.store.attempts import AttemptStore
 from promo.store.catalog import CatalogStore, pool_aliases
 from promo.store.codes import CodeStore
@@ -61,20 +60,15 @@ class ValidateLimit(NamedTuple):
 
 
 class Services(NamedTuple):
-    """The stores one operation works with."""
+    """What one operation works with, built once per process by ``promo.bootstrap``."""
 
+    settings: Settings
     codes: CodeStore
     catalog: CatalogStore
     credentials: CredentialStore
     validate_limit: ValidateLimit
-
-
-@cache
-def services() -> Services:
-    """The process-wide services over the configured table (module scope in a warm function)."""
-    settings = get_settings()  # fail at cold start, not mid-request, if the environment is wrong
-    limit = ValidateLimit.configured(settings, attempt_store())
-    return Services(code_store(), catalog_store(), credential_store(), limit)
+    # Puts an asynchronous operation on the worker's queue.
+    send: Sender
 
 
 class CodeToAdd(NamedTuple):

@@ -5,7 +5,6 @@ same way and keeps ~70 ms of imports off every cold start.
 """
 
 import os
-from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,7 +56,7 @@ class Settings(BaseModel):
         default=600, alias="VALIDATE_MISS_WINDOW_SECONDS", ge=10, le=86400
     )
 
-
-@cache
-def get_settings() -> Settings:
-    return Settings.model_validate(dict(os.environ))
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        """The settings of this process, as its environment gives them."""
+        return cls.model_validate(dict(os.environ))

@@ -15,7 +15,6 @@ from promo.domain.credentials import Session, User
 from promo.domain.errors import AuthenticationFailed
 from promo.domain.models import PointOfContact
 from promo.secret_hashing import hash_password, new_token, verify_password
-from promo.settings import get_settings
 from promo.store.credentials import CredentialStore
 
 KIND = "crm"
@@ -46,8 +45,15 @@ def _decoy_hash() -> str:
     return hash_password(new_token())
 
 
-def login(credentials: CredentialStore, organisation: str, username: str, password: str) -> str:
-    """A new token for the user of ``organisation``; AuthenticationFailed, never saying why."""
+def login(
+    credentials: CredentialStore,
+    organisation: str,
+    username: str,
+    password: str,
+    lifetime: timedelta,
+) -> str:
+    """A new token for the user of ``organisation``, valid for ``lifetime``;
+    AuthenticationFailed, never saying why."""
     user = credentials.user(KIND, organisation, username)
     if user is None:
         verify_password(password, _decoy_hash())
@@ -55,7 +61,7 @@ def login(credentials: CredentialStore, organisation: str, username: str, passwo
     if not verify_password(password, user.password_hash):
         raise AuthenticationFailed(LOGIN_REFUSED)
     token = new_token()
-    expires_at = clock.now() + timedelta(seconds=get_settings().crm_token_seconds)
+    expires_at = clock.now() + lifetime
     credentials.start_session(
         token, Session(KIND, user.tenant_id, user.username, False, expires_at)
     )

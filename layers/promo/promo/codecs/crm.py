@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from promo.auth.crm import CrmCaller, authenticate
+from promo.bootstrap import services
 from promo.codecs import json as json_codec
 from promo.codecs.errors import ErrorTable
 from promo.domain import clock
@@ -41,7 +42,7 @@ from promo.domain.models import Code, CodeState, PointOfContact, Pool, Recipient
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
-from promo.services import Services, services
+from promo.services import Services
 
 _JSON = "application/json; charset=utf-8"
 

@@ -16,6 +16,7 @@ from lxml import etree
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from promo.auth.maestra import MaestraCaller, authenticate
+from promo.bootstrap import services
 from promo.codecs import json as json_codec
 from promo.codecs import xml as xml_codec
 from promo.codecs.errors import ErrorTable
@@ -39,7 +40,7 @@ from promo.domain.models import Issuance, PointOfContact, Pool, Receipt, Recipie
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
-from promo.services import Services, Step, StepOutcome, services
+from promo.services import Services, Step, StepOutcome
 
 XML = "application/xml; charset=utf-8"
 JSON = "application/json; charset=utf-8"

@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from promo.auth.mews import MewsCaller, authenticate
+from promo.bootstrap import services
 from promo.codecs import json as json_codec
 from promo.codecs.errors import ErrorTable
 from promo.domain import clock
@@ -26,7 +27,7 @@ from promo.domain.models import Code, Window
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
-from promo.services import CodePage, Services, services
+from promo.services import CodePage, Services
 
 MAX_ITEMS = 1000
 _JSON = "application/json; charset=utf-8"

@@ -24,6 +24,7 @@ from promo.auth.synctv import (
     session_or_device,
     visitor,
 )
+from promo.bootstrap import services
 from promo.codecs import json as json_codec
 from promo.codecs import xml
 from promo.codecs.errors import ErrorTable
@@ -46,7 +47,7 @@ from promo.domain.models import Code
 from promo.endpoint import LambdaHandler, lambda_endpoint
 from promo.http import HttpRequest, HttpResponse
 from promo.observability import logger
-from promo.services import CodePage, Services, services
+from promo.services import CodePage, Services
 from promo.store.credentials import CredentialStore
 
 VERSION = "0.5"

@@ -1,12 +1,11 @@
-"""The DynamoDB client, created once per process and reused across invocations."""
+"""The DynamoDB client as functions configure it (the composition root makes one per process)."""
 
-from functools import cache
 from typing import TYPE_CHECKING, cast
 
 from botocore.config import Config
 
 from promo import aws
-from promo.settings import get_settings
+from promo.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -24,10 +23,12 @@ _CONFIG = Config(
 )
 
 
-@cache
-def dynamodb() -> "DynamoDBClient":
-    settings = get_settings()
+def dynamodb(settings: Settings, session: aws.Session) -> "DynamoDBClient":
     client = aws.client(
-        "dynamodb", settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url, config=_CONFIG
+        session,
+        "dynamodb",
+        settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=_CONFIG,
     )
     return cast("DynamoDBClient", client)

@@ -28,6 +28,7 @@ from promo.store.table import Table
 
 class CodeStore:
     def __init__(self, table: Table, settings: Settings) -> None:
+        self.table = table
         self.outcomes = BatchOutcomes(table)
         self._adds = BulkAdds(table, settings, self.outcomes)
         self._transitions = Transitions(table, self.outcomes, self._adds)
