@@ -2,14 +2,11 @@
 
 from typing import Any
 
-from promo.auth import crm as crm_auth
-from promo.codecs import crm
+from promo.protocols import crm
 from promo.services import Services
 
 
 @crm.public_endpoint(crm.LoginRequest)
 def handler(request: crm.LoginRequest, svc: Services) -> dict[str, Any]:
-    token = crm_auth.login(
-        svc.credentials, request.organisation, request.username, request.password
-    )
+    token = crm.login(svc.credentials, request.organisation, request.username, request.password)
     return {"token": token}
