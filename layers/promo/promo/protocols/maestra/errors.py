@@ -37,7 +37,7 @@ ERRORS: ErrorTable[tuple[int, str]] = ErrorTable(
     fallback=(500, "InternalServerError"),
 )
 
-
+# A performed issue step's refusal: the ``issueStatus`` of its Success answer.
 ISSUE_STATUSES: ErrorTable[str] = ErrorTable(
     {
         CodeNotFound: "PromoCodeNotFound",
@@ -50,7 +50,7 @@ ISSUE_STATUSES: ErrorTable[str] = ErrorTable(
     fallback="NotAvailableForIssue",
 )
 
-
+# A redeem that could not happen: the message of its ValidationError (the page has no status).
 REDEEM_REFUSALS: ErrorTable[str] = ErrorTable(
     {
         CodeNotFound: "Promo code not found.",
