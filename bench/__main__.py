@@ -538,8 +538,8 @@ def cold_starts(svc: Any) -> dict[str, Result]:
     """Informational: a fresh interpreter imports a handler and answers its events/ example
     (over config/demo.yaml, live tokens put in), so a cost moved from import to the first
     call still shows. The floor is a fresh boto3 client's first strongly consistent GetItem."""
-    from promo.auth import crm as crm_auth
-    from promo.auth import synctv as synctv_auth
+    from promo.protocols.crm import auth as crm_auth
+    from promo.protocols.synctv import auth as synctv_auth
     from tools.admin import apply_config
 
     apply_config(ROOT / "config" / "demo.yaml", svc)

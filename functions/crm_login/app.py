@@ -3,15 +3,14 @@
 from datetime import timedelta
 from typing import Any
 
-from promo.auth import crm as crm_auth
-from promo.codecs import crm
+from promo.protocols import crm
 from promo.services import Services
 
 
 @crm.public_endpoint(crm.LoginRequest)
 def handler(request: crm.LoginRequest, svc: Services) -> dict[str, Any]:
     lifetime = timedelta(seconds=svc.settings.crm_token_seconds)
-    token = crm_auth.login(
+    token = crm.login(
         svc.credentials, request.organisation, request.username, request.password, lifetime
     )
     return {"token": token}

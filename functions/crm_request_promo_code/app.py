@@ -4,8 +4,8 @@ campaign, issued exactly once to the named recipient."""
 from typing import Any
 
 from promo import services
-from promo.codecs import crm
 from promo.domain import clock
+from promo.protocols import crm
 
 
 @crm.endpoint(crm.RequestPromoCode)

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from promo import services
-from promo.codecs import maestra
+from promo.protocols import maestra
 
 
 @maestra.endpoint

@@ -3,7 +3,7 @@
 from typing import Any
 
 from promo import services
-from promo.codecs import maestra
+from promo.protocols import maestra
 
 
 @maestra.endpoint

@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 from promo import bootstrap, services
-from promo.codecs import maestra
 from promo.domain.errors import PromoError, StoreUnavailable
 from promo.endpoint import queue_consumer
 from promo.observability import logger
+from promo.protocols import maestra
 
 
 @queue_consumer

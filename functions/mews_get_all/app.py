@@ -3,7 +3,7 @@
 from typing import Any
 
 from promo import services
-from promo.codecs import mews
+from promo.protocols import mews
 
 
 @mews.endpoint(mews.GetAllRequest)

@@ -2,7 +2,7 @@
 codes, unique across the tenant whatever protocol added its other codes."""
 
 from promo import services
-from promo.codecs import synctv
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.CreateRequest, synctv.admin)

@@ -2,7 +2,7 @@
 optionally only consumed or unconsumed ones, ``offset``/``limit`` paged."""
 
 from promo import services
-from promo.codecs import synctv
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.IndexRequest, synctv.admin)

@@ -4,8 +4,7 @@ sets the session cookie."""
 from datetime import timedelta
 
 from promo import services
-from promo.auth import synctv as session_auth
-from promo.codecs import synctv
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.LoginRequest, synctv.visitor)
@@ -13,7 +12,7 @@ def handler(
     request: synctv.LoginRequest, caller: synctv.Visitor, svc: services.Services
 ) -> synctv.Reply:
     lifetime = svc.settings.synctv_session_seconds
-    token, _ = session_auth.start_session(
+    token, _ = synctv.start_session(
         svc.credentials, request.login, request.password, timedelta(seconds=lifetime)
     )
     return synctv.session_started(token, lifetime, caller)

@@ -2,13 +2,12 @@
 expire the cookie."""
 
 from promo import services
-from promo.auth import synctv as session_auth
-from promo.codecs import synctv
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.LogoutRequest, synctv.visitor)
 def handler(
     request: synctv.LogoutRequest, caller: synctv.Visitor, svc: services.Services
 ) -> synctv.Reply:
-    session_auth.end_session(svc.credentials, caller.session_token)
+    synctv.end_session(svc.credentials, caller.session_token)
     return synctv.session_ended(caller)

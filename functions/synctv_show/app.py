@@ -1,7 +1,7 @@
 """SyncTV ``GET /rest/v1/offers/{offer_id}/promo_codes/{id}``: one promo code of an offer."""
 
 from promo import services
-from promo.codecs import synctv
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.ShowRequest, synctv.admin)

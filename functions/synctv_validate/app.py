@@ -3,8 +3,8 @@ now (1) or not (-45), in the session's tenant or the device's; a caller with too
 the current window is refused (429, -30) until it ends."""
 
 from promo import services
-from promo.codecs import synctv
 from promo.domain import clock
+from promo.protocols import synctv
 
 
 @synctv.endpoint(synctv.ValidateRequest, synctv.session_or_device)

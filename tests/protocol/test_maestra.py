@@ -484,7 +484,7 @@ def test_without_a_transaction_id_every_call_stands_alone(demo: Stores) -> None:
 def test_a_retry_after_the_first_attempt_wrote_but_never_answered_replays_it(
     demo: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from promo.codecs import maestra
+    from promo.protocols import maestra
 
     real_success = maestra.success
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from promo.auth import crm as crm_auth
-from promo.auth import synctv as synctv_auth
-from promo.auth.synctv import COOKIE_NAME
 from promo.domain import clock
 from promo.domain.credentials import Session, User
+from promo.protocols.crm import auth as crm_auth
+from promo.protocols.synctv import auth as synctv_auth
+from promo.protocols.synctv.auth import COOKIE_NAME
 from promo.secret_hashing import hash_password, new_token, token_digest
 from promo.services import Services
 from promo.store import keys

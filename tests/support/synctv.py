@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import promo.bootstrap
-from promo.auth.synctv import COOKIE_NAME
 from promo.domain.credentials import User
 from promo.domain.models import NewCode
+from promo.protocols.synctv.auth import COOKIE_NAME
 from promo.secret_hashing import hash_password
 from promo.services import Services
 from tests.support.builders import ACTOR, pool, tenant

@@ -24,9 +24,9 @@ gc.callbacks.clear()
 cold = {"collected": during, "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold() == usual}
 import pydantic
 built = sorted(
-    f"{module.removeprefix('promo.codecs.')}.{name}"
+    f"{module.split('.')[2]}.{name}"
     for module, loaded in list(sys.modules.items())
-    if module.startswith("promo.codecs.")
+    if module.startswith(("promo.codecs.", "promo.protocols."))
     for name, value in vars(loaded).items()
     if isinstance(value, type)
     and issubclass(value, pydantic.BaseModel)

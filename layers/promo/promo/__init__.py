@@ -1,4 +1,4 @@
-"""Shared package of the promo-code service: domain, store, codecs, auth and settings."""
+"""Shared package of the promo-code service: domain, store, codecs, protocols and settings."""
 
 from promo import coldstart
 

@@ -1,1 +1,1 @@
-"""Wire formats: parsing requests and rendering responses, one module per vendor protocol."""
+"""The real codecs the protocols share: hardened XML, strict JSON, and the error-table mechanism."""

@@ -1,1 +1,0 @@
-"""Credentials: how secrets are stored (hashes only) and checked (constant time)."""

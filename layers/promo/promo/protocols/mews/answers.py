@@ -1,0 +1,66 @@
+"""Mews' answers: voucher codes as the Connector API shows them, and the error body; every answer
+echoes the request's id."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from promo.codecs import json as json_codec
+from promo.domain import clock
+from promo.domain.models import Code
+from promo.http import HttpRequest, HttpResponse
+from promo.services import CodePage, Services
+
+_JSON = "application/json; charset=utf-8"
+
+
+def voucher_code(code: Code, voucher_id: UUID) -> dict[str, Any]:
+    def stamp(moment: datetime | None) -> str | None:
+        return None if moment is None else clock.format_iso8601(moment)
+
+    return {
+        "Id": str(code.uuid),
+        "VoucherId": str(voucher_id),
+        "Value": code.value,
+        "ValidityStartUtc": stamp(code.validity.start),
+        "ValidityEndUtc": stamp(code.validity.end),
+        "CreatedUtc": stamp(code.audit.created_at),
+        "UpdatedUtc": stamp(code.audit.updated_at),
+        "ActivityState": "Deleted" if code.is_deleted else "Active",
+    }
+
+
+def voucher_codes(svc: Services, codes: list[Code]) -> list[dict[str, Any]]:
+    vouchers: dict[tuple[str, str], UUID | None] = {}
+    for key in {(code.tenant_id, code.pool_id) for code in codes}:
+        pool = svc.catalog.get_pool(*key)
+        vouchers[key] = pool.aliases.mews_voucher_id if pool is not None else None
+    return [
+        voucher_code(code, voucher_id)
+        for code in codes
+        # a pool Mews cannot name is not part of Mews' view
+        if (voucher_id := vouchers[(code.tenant_id, code.pool_id)]) is not None
+    ]
+
+
+def page(svc: Services, result: CodePage) -> dict[str, Any]:
+    """getAll's answer: ``Cursor`` is the Id of the last (oldest) code, when more may follow."""
+    cursor = str(result.codes[-1].uuid) if result.more else None
+    return {"VoucherCodes": voucher_codes(svc, result.codes), "Cursor": cursor}
+
+
+def ok(body: dict[str, Any], request: HttpRequest) -> HttpResponse:
+    return HttpResponse(200, json_codec.dumps(body), _JSON, headers=_request_id(request))
+
+
+def error(status: int, message: str, request: HttpRequest) -> HttpResponse:
+    body = {"Message": message, "RequestId": request.request_id or None}
+    return HttpResponse(status, json_codec.dumps(body), _JSON, headers=_request_id(request))
+
+
+def _request_id(request: HttpRequest) -> dict[str, str]:
+    return {"request-id": request.request_id} if request.request_id else {}
+
+
+def unexpected(request: HttpRequest) -> HttpResponse:
+    return error(500, "An unexpected error occurred; the request may be retried.", request)
