@@ -49,6 +49,10 @@ export FUZZ_REQUESTS_PER_ROUTE FUZZ_ROUTE_SECONDS
 test: install ## Run unit, protocol, integration, security and (bounded) fuzz tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: unit
+unit: $(STAMP) ## Run the tests that need no DynamoDB Local (no Java), in seconds
+	$(BIN)/pytest -m "not integration" -q $(PYTEST_ARGS)
+
 .PHONY: fuzz
 fuzz: install ## Fuzz every route with 5,000 requests and a new seed (FUZZ_SEED=N repeats a run)
 	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} && echo "FUZZ_SEED=$$seed" && \

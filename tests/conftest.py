@@ -26,6 +26,14 @@ os.environ.update(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches DynamoDB Local, through any fixture, as integration:
+    ``make unit`` runs the others, which need no Java."""
+    for item in items:
+        if "dynamodb_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def moto_stores() -> Iterator[Stores]:
     """Stores over a fresh moto table (single-threaded tests only: moto is not thread-safe)."""

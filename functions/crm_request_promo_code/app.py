@@ -3,17 +3,15 @@ campaign, issued exactly once to the named recipient."""
 
 from typing import Any
 
-from promo import services
 from promo.domain import clock
 from promo.protocols import crm
+from promo.services import Services, issuing
 
 
 @crm.endpoint(crm.RequestPromoCode)
-def handler(
-    request: crm.RequestPromoCode, caller: crm.CrmCaller, svc: services.Services
-) -> dict[str, Any]:
+def handler(request: crm.RequestPromoCode, caller: crm.CrmCaller, svc: Services) -> dict[str, Any]:
     field, value = request.promotion_campaign_identifier.named()
-    pool, code = services.request_campaign_code(
+    pool, code = issuing.request_campaign_code(
         svc,
         caller.tenant_id,
         crm.ALIAS_PROTOCOLS[field],

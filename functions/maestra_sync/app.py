@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from promo import services
 from promo.protocols import maestra
+from promo.services import Services, issuing
 
 
 @maestra.endpoint
-def handler(call: maestra.OperationCall, svc: services.Services) -> dict[str, Any]:
+def handler(call: maestra.OperationCall, svc: Services) -> dict[str, Any]:
     step = call.step()
-    outcome = services.perform_step(svc, step)
-    return maestra.success(outcome, step, svc)
+    outcome = issuing.perform_step(svc, step)
+    return maestra.success(outcome, step)

@@ -8,11 +8,12 @@ retried; after the queue's maxReceiveCount a message goes to the dead-letter que
 import json
 from typing import Any
 
-from promo import bootstrap, services
+from promo import bootstrap
 from promo.domain.errors import PromoError, StoreUnavailable
 from promo.endpoint import queue_consumer
 from promo.observability import logger
 from promo.protocols import maestra
+from promo.services import issuing
 
 
 @queue_consumer
@@ -22,7 +23,7 @@ def handler(event: dict[str, Any]) -> dict[str, Any]:
     for record in event.get("Records", []):
         try:
             call = maestra.from_message(svc, json.loads(record["body"]))
-            outcome = services.perform_step(svc, call.step())
+            outcome = issuing.perform_step(svc, call.step())
             logger.info(
                 "Async operation performed",
                 extra={

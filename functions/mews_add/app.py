@@ -2,18 +2,16 @@
 
 from typing import Any
 
-from promo import services
 from promo.protocols import mews
+from promo.services import Services, catalog
 
 
 @mews.endpoint(mews.AddRequest)
-def handler(
-    request: mews.AddRequest, caller: mews.MewsCaller, svc: services.Services
-) -> dict[str, Any]:
+def handler(request: mews.AddRequest, caller: mews.MewsCaller, svc: Services) -> dict[str, Any]:
     entries = [
-        services.CodeToAdd(str(p.VoucherId), p.Value, p.validity())
+        catalog.CodeToAdd(str(p.VoucherId), p.Value, p.validity())
         for p in request.VoucherCodeParameters
     ]
     tenant_id = caller.tenant_for_write(request.EnterpriseId)
-    added = services.add_codes(svc, tenant_id, "mews", entries, caller.actor)
-    return {"VoucherCodes": mews.voucher_codes(svc, added)}
+    added = catalog.add_codes(svc, tenant_id, "mews", entries, caller.actor)
+    return {"VoucherCodes": mews.voucher_codes(added)}

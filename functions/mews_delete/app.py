@@ -2,14 +2,12 @@
 
 from typing import Any
 
-from promo import services
 from promo.protocols import mews
+from promo.services import Services, catalog
 
 
 @mews.endpoint(mews.DeleteRequest)
-def handler(
-    request: mews.DeleteRequest, caller: mews.MewsCaller, svc: services.Services
-) -> dict[str, Any]:
+def handler(request: mews.DeleteRequest, caller: mews.MewsCaller, svc: Services) -> dict[str, Any]:
     tenant_id = caller.tenant_for_write(request.EnterpriseId)
-    services.delete_codes(svc, tenant_id, request.VoucherCodeIds, caller.actor)
+    catalog.delete_codes(svc, tenant_id, request.VoucherCodeIds, caller.actor)
     return {}

@@ -2,15 +2,13 @@
 
 from typing import Any
 
-from promo import services
 from promo.protocols import mews
+from promo.services import Services, listing
 
 
 @mews.endpoint(mews.GetAllRequest)
-def handler(
-    request: mews.GetAllRequest, caller: mews.MewsCaller, svc: services.Services
-) -> dict[str, Any]:
-    query = services.CodeQuery(
+def handler(request: mews.GetAllRequest, caller: mews.MewsCaller, svc: Services) -> dict[str, Any]:
+    query = listing.CodeQuery(
         tenant_ids=caller.scope(request.EnterpriseIds),
         protocol="mews",
         pool_aliases=None if request.VoucherIds is None else [str(v) for v in request.VoucherIds],
@@ -19,4 +17,4 @@ def handler(
         limit=request.Limitation.Count,
         after=request.Limitation.Cursor,
     )
-    return mews.page(svc, services.list_codes(svc, query))
+    return mews.page(listing.list_codes(svc, query))

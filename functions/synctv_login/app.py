@@ -3,14 +3,12 @@ sets the session cookie."""
 
 from datetime import timedelta
 
-from promo import services
 from promo.protocols import synctv
+from promo.services import Services
 
 
 @synctv.endpoint(synctv.LoginRequest, synctv.visitor)
-def handler(
-    request: synctv.LoginRequest, caller: synctv.Visitor, svc: services.Services
-) -> synctv.Reply:
+def handler(request: synctv.LoginRequest, caller: synctv.Visitor, svc: Services) -> synctv.Reply:
     lifetime = svc.settings.synctv_session_seconds
     token, _ = synctv.start_session(
         svc.credentials, request.login, request.password, timedelta(seconds=lifetime)

@@ -1,12 +1,12 @@
 """SyncTV ``GET /rest/v1/offers/{offer_id}/promo_codes/{id}``: one promo code of an offer."""
 
-from promo import services
 from promo.protocols import synctv
+from promo.services import Services, catalog
 
 
 @synctv.endpoint(synctv.ShowRequest, synctv.admin)
 def handler(
-    request: synctv.ShowRequest, caller: synctv.SyncTvCaller, svc: services.Services
+    request: synctv.ShowRequest, caller: synctv.SyncTvCaller, svc: Services
 ) -> synctv.Reply:
-    code = services.pool_code(svc, caller.tenant_id, "synctv", str(request.offer_id), request.id)
+    code = catalog.pool_code(svc, caller.tenant_id, "synctv", str(request.offer_id), request.id)
     return synctv.show(code, request.offer_id)

@@ -51,7 +51,8 @@ from botocore.retries import standard
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, NoCodeAvailable, StoreUnavailable
 from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient, StepKind, Window
-from promo.services import Services, Step, StepOutcome, perform_step
+from promo.services import Services
+from promo.services.issuing import Step, StepOutcome, perform_step
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
 from promo.store.codes import visibility
 from promo.store.codes.bulk_staging import BulkAdds

@@ -129,7 +129,7 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
 
 def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: Stores) -> None:
     from promo.domain.models import Issuance, StepKind, Window
-    from promo.services import Step, perform_step
+    from promo.services.issuing import Step, perform_step
 
     the_pool = pool()
     stores.catalog.put_pool(the_pool)
@@ -157,7 +157,7 @@ def test_issuing_an_existing_code_through_a_creation_step_reads_it_once(stores: 
 def test_a_valid_validate_costs_one_read_and_a_miss_one_read_and_one_write(
     stores: Stores,
 ) -> None:
-    from promo.services import validate_code
+    from promo.services.validation import validate_code
 
     the_pool = pool()
     stores.catalog.put_pool(the_pool)
@@ -178,7 +178,7 @@ def test_a_valid_validate_costs_one_read_and_a_miss_one_read_and_one_write(
 
 def test_a_caller_over_the_miss_limit_costs_no_request(stores: Stores) -> None:
     from promo.domain.errors import TooManyAttempts
-    from promo.services import validate_code
+    from promo.services.validation import validate_code
 
     svc = stores.services()
     device = "synctv-device:urn:synctv:devices:web:11223344"

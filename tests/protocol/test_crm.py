@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-import promo.services
+import promo.services.issuing
 from functions.crm_request_promo_code import app as request_app
 from promo.domain.credentials import Session, User
 from promo.domain.errors import StoreUnavailable
@@ -678,7 +678,7 @@ def test_a_store_outage_is_a_503_without_detail(
     def unavailable(*args: Any, **kwargs: Any) -> Any:
         raise StoreUnavailable("ProvisionedThroughputExceeded on table promo-secret-name")
 
-    monkeypatch.setattr(promo.services, "claim_code", unavailable)
+    monkeypatch.setattr(promo.services.issuing, "claim_code", unavailable)
 
     status, body = request_code(token)
 
@@ -693,7 +693,7 @@ def test_an_unexpected_failure_is_a_500_without_stack_trace(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr(promo.services, "claim_code", broken)
+    monkeypatch.setattr(promo.services.issuing, "claim_code", broken)
 
     status, body = request_code(token)
 

@@ -575,8 +575,8 @@ def test_async_refuses_a_broken_request_at_once_and_queues_nothing(
 def test_async_worker_failures_are_retried_and_still_issue_exactly_once(
     demo: Stores, queued: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from promo import services as services_module
     from promo.domain.errors import StoreUnavailable
+    from promo.services import issuing as services_module
 
     call(
         "IssueSpringPromoCode",

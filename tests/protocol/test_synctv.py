@@ -12,7 +12,9 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from lxml import etree
 
-import promo.services
+import promo.services.listing
+import promo.services.pools
+import promo.services.validation
 from functions.mews_get_all.app import handler as mews_get_all_handler
 from functions.synctv_create.app import handler as create_handler
 from functions.synctv_index.app import handler as index_handler
@@ -136,7 +138,7 @@ def listed(root: etree._Element) -> list[dict[str, str]]:
 
 
 def pool_of(svc: Services, offer: int, tenant_id: str = "demo") -> Pool:
-    return promo.services.find_pool(svc, tenant_id, "synctv", str(offer))
+    return promo.services.pools.find_pool(svc, tenant_id, "synctv", str(offer))
 
 
 def codes_of(svc: Services, offer: int, tenant_id: str = "demo") -> list[Code]:
@@ -937,7 +939,7 @@ def test_an_unexpected_failure_is_a_generic_500_without_details(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("internal detail that must not leak")
 
-    monkeypatch.setattr(promo.services, "pool_codes", explode)
+    monkeypatch.setattr(promo.services.listing, "pool_codes", explode)
 
     response = invoke(index_handler, with_session(event("synctv_index"), login()))
 
@@ -952,7 +954,7 @@ def test_an_unavailable_store_is_a_generic_500(
     def unavailable(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable("throttled after retries: table promo-x")
 
-    monkeypatch.setattr(promo.services, "validate_code", unavailable)
+    monkeypatch.setattr(promo.services.validation, "validate_code", unavailable)
 
     status, root = validate("SPRING-7KQ3")
 

@@ -1,15 +1,14 @@
 """Validate's limit on failed answers per caller and window (promo/domain/attempts.py and
-services.validate_code), on a moto table built from template.yaml. Times are explicit, so
+services.validation.validate_code), on a moto table built from template.yaml. Times are explicit, so
 windows are exact: the limit here is 3 misses per 600 s."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from promo import services
 from promo.domain.attempts import BlockedCallers, MissLimit, MissWindow
 from promo.domain.errors import StoreUnavailable, TooManyAttempts
-from promo.services import Services
+from promo.services import Services, validation
 from promo.store import keys
 from promo.store.attempts import AttemptStore
 from tests.support.builders import ACTOR, new_codes, pool, tenant
@@ -52,7 +51,7 @@ def validate(
     caller: str = DEVICE,
     tenant_id: str = "acme",
 ) -> bool:
-    return services.validate_code(svc, tenant_id, value, at, caller)
+    return validation.validate_code(svc, tenant_id, value, at, caller)
 
 
 def miss_until_refused(svc: Services, at: datetime = T0, caller: str = DEVICE) -> None:

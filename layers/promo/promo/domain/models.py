@@ -45,7 +45,7 @@ class Window(NamedTuple):
     ``availableTill`` and Mews' ``ValidityEndUtc`` read); a missing bound is unbounded.
 
     A code's window is fixed when the code is created: claims judge it from the available
-    index's copy (promo/store/codes.py), so no operation may change it afterwards."""
+    index's copy (promo/store/codes/claims.py), so no operation may change it afterwards."""
 
     start: datetime | None = None
     end: datetime | None = None

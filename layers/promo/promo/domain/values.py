@@ -96,28 +96,43 @@ def normalize_value(raw: str, *, allow_mixed_scripts: bool = False, field: str =
     NFC form."""
     # Fast path, the common case: printable ASCII is its own NFC and NFKC form, all Latin.
     if raw.isascii() and raw.isprintable():
-        if not raw:
-            raise InvalidRequest("A promo code value must not be empty.", field)
-        if len(raw) > MAX_VALUE_LENGTH:
-            raise _too_long(len(raw), field)
-        if raw[0] == " " or raw[-1] == " ":
-            raise _space_at_end(raw, field)
+        _check_shape(raw, field)
         if "  " in raw:
             raise _space_run(raw, field)
         return raw
     value = unicodedata.normalize("NFC", raw)
-    if not value:
-        raise InvalidRequest("A promo code value must not be empty.", field)
-    if len(value) > MAX_VALUE_LENGTH:
-        raise _too_long(len(value), field)
-    if value[0].isspace() or value[-1].isspace():
-        raise _space_at_end(value, field)
+    _check_shape(value, field)
     if unicodedata.category(value[0]).startswith("M"):
         raise InvalidRequest(
             f"A promo code value must not start with a combining mark: {describe(value[0])} "
             "would attach to whatever is written before it.",
             field,
         )
+    first_of_script = _check_characters(value, field)
+    if len(first_of_script) > 1 and not allow_mixed_scripts:
+        (first, _), (second, position) = sorted(first_of_script.items(), key=lambda s: s[1])[:2]
+        raise InvalidRequest(
+            f"A promo code value must not mix {first.title()} and {second.title()} letters: "
+            f"{describe(value[position - 1])} (position {position}) follows "
+            f"{first.title()} letters, and such mixes make look-alikes of other codes.",
+            field,
+        )
+    return value
+
+
+def _check_shape(value: str, field: str) -> None:
+    """Not empty, not too long, no whitespace at either end."""
+    if not value:
+        raise InvalidRequest("A promo code value must not be empty.", field)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise _too_long(len(value), field)
+    if value[0].isspace() or value[-1].isspace():
+        raise _space_at_end(value, field)
+
+
+def _check_characters(value: str, field: str) -> dict[str, int]:
+    """Refuse the first character a value must not hold; the position at which each script's
+    letters start."""
     first_of_script: dict[str, int] = {}
     after_space = False
     for position, char in enumerate(value, start=1):
@@ -136,15 +151,7 @@ def normalize_value(raw: str, *, allow_mixed_scripts: bool = False, field: str =
             )
         if script and script not in first_of_script:
             first_of_script[script] = position
-    if len(first_of_script) > 1 and not allow_mixed_scripts:
-        (first, _), (second, position) = sorted(first_of_script.items(), key=lambda s: s[1])[:2]
-        raise InvalidRequest(
-            f"A promo code value must not mix {first.title()} and {second.title()} letters: "
-            f"{describe(value[position - 1])} (position {position}) follows "
-            f"{first.title()} letters, and such mixes make look-alikes of other codes.",
-            field,
-        )
-    return value
+    return first_of_script
 
 
 def _too_long(length: int, field: str) -> InvalidRequest:
@@ -206,17 +213,21 @@ def render_safe(text: str) -> str:
     return text if text.isprintable() else _xml_illegal().sub("\ufffd", text)
 
 
+def _classify_ascii(char: str) -> tuple[str | None, str | None]:
+    if char.isprintable():
+        return None, "LATIN" if char.isalpha() else None
+    if char.isspace():
+        return "is whitespace other than the plain space U+0020", None
+    if char == "\x7f":
+        return _REFUSED_CATEGORIES["Cc"], None
+    return _XML_CANNOT, None
+
+
 @lru_cache(maxsize=4096)
 def _classify(char: str) -> tuple[str | None, str | None]:
     """(why ``char`` is refused in a value or None, the script of a letter or None)."""
     if char.isascii():
-        if char.isprintable():
-            return None, "LATIN" if char.isalpha() else None
-        if char.isspace():
-            return "is whitespace other than the plain space U+0020", None
-        if char == "\x7f":
-            return _REFUSED_CATEGORIES["Cc"], None
-        return _XML_CANNOT, None
+        return _classify_ascii(char)
     if _xml_illegal().match(char):
         return _XML_CANNOT, None
     category = unicodedata.category(char)

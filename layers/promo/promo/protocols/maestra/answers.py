@@ -17,13 +17,13 @@ from promo.domain.models import PointOfContact, Pool, StepKind
 from promo.http import HttpRequest, HttpResponse
 from promo.protocols.maestra.errors import ERRORS, ISSUE_STATUSES, REDEEM_REFUSALS
 from promo.protocols.maestra.requests import XML_TYPES, ValidationMessage
-from promo.services import Services, Step, StepOutcome
+from promo.services.issuing import Step, StepOutcome
 
 XML = "application/xml; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 
 
-def success(outcome: StepOutcome, step: Step, svc: Services) -> dict[str, Any]:
+def success(outcome: StepOutcome, step: Step) -> dict[str, Any]:
     """The answer to a performed step. Issue outcomes travel in ``issueStatus``; a redeem that
     could not happen is the customer's error (ValidationError), as the page has no status."""
     if step.kind is StepKind.REDEEM and outcome.refusal is not None:
@@ -36,7 +36,7 @@ def success(outcome: StepOutcome, step: Step, svc: Services) -> dict[str, Any]:
                 }
             ],
         }
-    return {"status": "Success", "promoCode": promo_code(outcome, step, svc)}
+    return {"status": "Success", "promoCode": promo_code(outcome, step)}
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -59,12 +59,10 @@ def _pool(pool: Pool | None, alias: str | None) -> dict[str, Any] | None:
     }
 
 
-def promo_code(outcome: StepOutcome, step: Step, svc: Services) -> dict[str, Any]:
+def promo_code(outcome: StepOutcome, step: Step) -> dict[str, Any]:
     """The ``<promoCode>`` block, every field of the page in its order; absent values omitted."""
     code = outcome.code
     pool = outcome.pool
-    if pool is None and code is not None:
-        pool = svc.catalog.get_pool(code.tenant_id, code.pool_id)
     status = "Issued" if outcome.refusal is None else ISSUE_STATUSES.answer(outcome.refusal)
     block: dict[str, Any] = {"issueStatus": status} if step.kind is not StepKind.REDEEM else {}
     value = code.value if code else step.value

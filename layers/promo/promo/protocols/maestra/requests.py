@@ -20,7 +20,8 @@ from promo.domain.errors import MalformedRequest, PromoError
 from promo.domain.models import Issuance, PointOfContact, Receipt, Recipient, StepKind, Window
 from promo.http import HttpRequest
 from promo.protocols.maestra.auth import MaestraCaller, authenticate
-from promo.services import Services, Step
+from promo.services import Services
+from promo.services.issuing import Step
 
 XML_TYPES = {"application/xml", "text/xml"}
 

@@ -9,7 +9,7 @@ from promo.codecs import json as json_codec
 from promo.domain import clock
 from promo.domain.models import Code
 from promo.http import HttpRequest, HttpResponse
-from promo.services import CodePage, Services
+from promo.services.listing import CodePage
 
 _JSON = "application/json; charset=utf-8"
 
@@ -30,23 +30,22 @@ def voucher_code(code: Code, voucher_id: UUID) -> dict[str, Any]:
     }
 
 
-def voucher_codes(svc: Services, codes: list[Code]) -> list[dict[str, Any]]:
-    vouchers: dict[tuple[str, str], UUID | None] = {}
-    for key in {(code.tenant_id, code.pool_id) for code in codes}:
-        pool = svc.catalog.get_pool(*key)
-        vouchers[key] = pool.aliases.mews_voucher_id if pool is not None else None
+def voucher_codes(page: CodePage) -> list[dict[str, Any]]:
+    vouchers: dict[tuple[str, str], UUID | None] = {
+        key: pool.aliases.mews_voucher_id for key, pool in page.pools.items()
+    }
     return [
         voucher_code(code, voucher_id)
-        for code in codes
+        for code in page.codes
         # a pool Mews cannot name is not part of Mews' view
-        if (voucher_id := vouchers[(code.tenant_id, code.pool_id)]) is not None
+        if (voucher_id := vouchers.get((code.tenant_id, code.pool_id))) is not None
     ]
 
 
-def page(svc: Services, result: CodePage) -> dict[str, Any]:
+def page(result: CodePage) -> dict[str, Any]:
     """getAll's answer: ``Cursor`` is the Id of the last (oldest) code, when more may follow."""
     cursor = str(result.codes[-1].uuid) if result.more else None
-    return {"VoucherCodes": voucher_codes(svc, result.codes), "Cursor": cursor}
+    return {"VoucherCodes": voucher_codes(result), "Cursor": cursor}
 
 
 def ok(body: dict[str, Any], request: HttpRequest) -> HttpResponse:

@@ -12,7 +12,7 @@ from promo.domain.models import Code
 from promo.http import HttpResponse
 from promo.protocols.synctv.auth import Visitor, expired_cookie, session_cookie
 from promo.protocols.synctv.errors import SyncTvError
-from promo.services import CodePage
+from promo.services.listing import CodePage
 
 VERSION = "0.5"
 SUCCESS = 1

@@ -1,0 +1,45 @@
+"""Operations shared by the protocols. A handler parses and validates its vendor's request, makes
+exactly one call into this package, and renders what it returns in its vendor's format: the
+answer's every fact comes back from the call, so renders never read the store.
+
+- ``issuing``: Maestra operation steps and CRM.COM requests — every way a code is issued or used;
+- ``catalog``: adding, generating and deleting codes, and finding pools and codes by alias or id;
+- ``listing``: codes newest first, across tenants and pools, resumable;
+- ``validation``: whether a code can be redeemed now, with the failed-answer limit.
+"""
+
+from typing import NamedTuple
+
+from promo.domain.attempts import BlockedCallers, MissLimit
+from promo.queue import Sender
+from promo.settings import Settings
+from promo.store.attempts import AttemptStore
+from promo.store.catalog import CatalogStore
+from promo.store.codes import CodeStore
+from promo.store.credentials import CredentialStore
+
+
+class ValidateLimit(NamedTuple):
+    """Validate's failed-answer limit: the policy, the shared counters, and the callers this
+    function instance already knows to be over the limit."""
+
+    limit: MissLimit
+    counters: AttemptStore
+    blocked: BlockedCallers
+
+    @classmethod
+    def configured(cls, settings: Settings, counters: AttemptStore) -> "ValidateLimit":
+        policy = MissLimit(settings.validate_miss_limit, settings.validate_miss_window_seconds)
+        return cls(policy, counters, BlockedCallers())
+
+
+class Services(NamedTuple):
+    """What one operation works with, built once per process by ``promo.bootstrap``."""
+
+    settings: Settings
+    codes: CodeStore
+    catalog: CatalogStore
+    credentials: CredentialStore
+    validate_limit: ValidateLimit
+    # Puts an asynchronous operation on the worker's queue.
+    send: Sender
