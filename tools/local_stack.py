@@ -12,6 +12,7 @@ Environment (each also a command-line option):
 
 import argparse
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from tools.dynamodb_local import DynamoDBLocal, free_port
+from tools.dynamodb_local import DynamoDBLocal, free_port, stop_leftover
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.router import Router
 from tools.template import ROOT, load_template
@@ -117,6 +118,24 @@ class LocalQueue:
         self._pending.task_done()
 
 
+class Server(ThreadingHTTPServer):
+    """The HTTP server of ``make run``: a listen queue deep enough for load tests (the
+    standard library's is 5, so 64 clients connecting at once got resets), and clients that
+    hang up before their answer are not worth a traceback."""
+
+    request_queue_size = 1024  # the kernel caps it at net.core.somaxconn
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # BrokenPipe, ConnectionReset, ConnectionAborted: the client went away
+        super().handle_error(request, client_address)
+
+
+class PortInUse(Exception):
+    """The port ``make run`` should answer on is taken."""
+
+
 class Stack:
     def __init__(
         self,
@@ -136,9 +155,23 @@ class Stack:
         self.database: DynamoDBLocal | None = None
         self.router = Router()
         self.queue = LocalQueue(self.router)
-        self.server: ThreadingHTTPServer | None = None
+        self.server: Server | None = None
+
+    def bind(self) -> None:
+        """Take the port first, so a port in use is reported before anything starts."""
+        server = Server(
+            ("127.0.0.1", self.port), _handler_for(self.router), bind_and_activate=False
+        )
+        try:
+            server.server_bind()
+        except OSError as exc:
+            server.server_close()
+            raise PortInUse(f"port {self.port} on 127.0.0.1: {exc.strerror}") from None
+        self.server = server
 
     def start(self) -> None:
+        if self.server is None:
+            self.bind()
         endpoint = self._start_database()
         os.environ.update(function_environment(self.table_name))
         # Quiet handler logs by default: one line per request is printed here instead.
@@ -152,8 +185,8 @@ class Stack:
             os.environ.setdefault("AWS_REGION", "us-east-1")
         self._prepare_table()
         self.queue.start()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self.router))
-        self.server.daemon_threads = True
+        assert self.server is not None
+        self.server.server_activate()  # listen: requests wait in the queue from here on
 
     def _start_database(self) -> str | None:
         if self.dynamodb == "aws":
@@ -161,10 +194,13 @@ class Stack:
         if self.dynamodb:
             return self.dynamodb
         storage = self.data_dir / "dynamodb"
+        stop_leftover(storage)  # one a killed run left behind must not hold the files
         if self.fresh and storage.exists():
             shutil.rmtree(storage)
         port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "0")) or free_port()
-        self.database = DynamoDBLocal(port=port, data_dir=storage).start()
+        # Known before it starts, so a stop that interrupts the start still stops it.
+        self.database = DynamoDBLocal(port=port, data_dir=storage)
+        self.database.start()
         # promo-admin finds the running local database through this file.
         (self.data_dir / "dynamodb.endpoint").write_text(self.database.endpoint)
         return self.database.endpoint
@@ -220,6 +256,17 @@ def _openapi_document(method: str, path: str) -> tuple[str, bytes] | None:
     return "application/json", json.dumps(yaml.safe_load(text)).encode()
 
 
+def _content_length(values: list[str]) -> int | None:
+    """The body's length from the Content-Length header(s); None if malformed or conflicting."""
+    lengths = {value.strip() for value in values}
+    if not lengths:
+        return 0
+    if len(lengths) != 1:
+        return None
+    text = lengths.pop()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -235,7 +282,15 @@ def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self) -> None:
             started = time.perf_counter()
             url = urlsplit(self.path)
-            length = int(self.headers.get("content-length") or 0)
+            length = _content_length(self.headers.get_all("content-length") or [])
+            if length is None:
+                # Where the body ends is unknown, so the connection cannot be reused either.
+                self.close_connection = True
+                status = self._reply(
+                    400, {"content-type": "application/json"}, [], b'{"message":"Bad Request"}'
+                )
+                self._log(url.path, status, started)
+                return
             if length > MAX_BODY:
                 status = self._reply(
                     413,
@@ -246,6 +301,9 @@ def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
                 self._log(url.path, status, started)
                 return
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the client hung up before its body was complete
+                self.close_connection = True
+                return
             document = _openapi_document(self.command, url.path)
             found = None if document is not None else router.find(self.command, url.path)
             if document is not None:
@@ -305,6 +363,8 @@ def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
             for cookie in cookies:
                 self.send_header("set-cookie", cookie)
             self.send_header("content-length", str(len(body)))
+            if self.close_connection:
+                self.send_header("connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -323,22 +383,41 @@ def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
 def _lock(data_dir: Path) -> IO[str]:
     """Hold ``.local/run.lock`` for the life of the process; a second run finds it taken."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "run.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        print(
-            f"promo-codes is already running ({owner}); stop it first (Ctrl-C there).",
-            file=sys.stderr,
-        )
-        raise SystemExit(1) from None
+    path = data_dir / "run.lock"
+    while True:
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            print(
+                f"promo-codes is already running ({owner}); stop it first (Ctrl-C there).",
+                file=sys.stderr,
+            )
+            raise SystemExit(1) from None
+        # A stopping run removes the file while it holds the lock: a lock taken on the file it
+        # removed is worth nothing, so take the one now at that path.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()}, port {os.environ.get('PORT', '')}".strip(", "))
     handle.flush()
     return handle
+
+
+def _unlock(handle: IO[str]) -> None:
+    """Remove the lock file, then let go of the lock (clean stops leave no run.lock)."""
+    Path(handle.name).unlink(missing_ok=True)
+    handle.close()
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,22 +440,35 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(
         args.port, args.dynamodb, args.config.resolve(), args.fresh, args.table, args.data_dir
     )
+    try:
+        stack.bind()
+    except PortInUse as taken:
+        _unlock(lock)
+        print(f"promo-codes cannot start: {taken} (choose another: PORT=…)", file=sys.stderr)
+        return 1
 
     def stop(signum: int, frame: Any) -> None:
+        # Once: a second signal must not interrupt the stop that stops DynamoDB Local.
+        for name in STOP_SIGNALS:
+            signal.signal(name, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     # Explicitly, for SIGINT too: a process started in the background by a script inherits
-    # "ignore SIGINT", and Ctrl-C must stop the stack whatever started it.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # "ignore SIGINT", and Ctrl-C must stop the stack whatever started it. SIGHUP: the
+    # terminal was closed.
+    for name in STOP_SIGNALS:
+        signal.signal(name, stop)
     try:
         stack.start()
         stack.serve()
     except KeyboardInterrupt:
-        print("\nStopping.", flush=True)
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print("\nStopping.", flush=True)
     finally:
+        for name in STOP_SIGNALS:
+            signal.signal(name, signal.SIG_IGN)
         stack.stop()
-        lock.close()
+        _unlock(lock)
     return 0
 
 
