@@ -76,10 +76,10 @@ build: install ## sam build (no Docker needed; the layer gets arm64 wheels)
 
 .PHONY: clean
 clean: ## Remove build output and caches (keeps .venv and .local data)
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: run
-run: $(RUN_STAMP) node_modules/.package-lock.json ## Start the whole service on http://127.0.0.1:$${PORT:-3000} over DynamoDB Local (FRESH=1: empty database)
+run: $(RUN_STAMP) node_modules/.package-lock.json ## Start the whole service on http://127.0.0.1:3000 over DynamoDB Local (PORT=N: another port; FRESH=1: empty database)
 	$(BIN)/python -m tools.local_stack
 
 .PHONY: bench

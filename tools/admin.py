@@ -6,10 +6,10 @@ or --table NAME with the default AWS credentials).
 
   promo-admin apply CONFIG.yaml
   promo-admin pools [--tenant T]
-  promo-admin import POOL FILE.csv [--tenant T]      columns: value[,valid_from,valid_until]
-  promo-admin export POOL [--tenant T] [-o FILE.csv]
-  promo-admin credential create mews --name N --tenant T [--tenant T2 ...]
-  promo-admin credential create maestra-key --endpoint ID
+  promo-admin import POOL FILE.csv [--tenant T] [-q]  columns: value[,valid_from,valid_until]
+  promo-admin export POOL [--tenant T] [-o FILE.csv] [-q]
+  promo-admin credential create mews --name N --tenant T [--tenant T2 ...] [--replace]
+  promo-admin credential create maestra-key --endpoint ID [--replace]
   promo-admin credential rotate mews --name N | maestra-key --endpoint ID
   promo-admin credential revoke mews --name N
 """
@@ -19,12 +19,13 @@ import contextlib
 import csv
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
@@ -35,6 +36,10 @@ from tools import config as config_file
 from tools.template import ROOT, create_table_request
 
 BATCH = 1000  # codes per atomic add: the most one Mews add takes
+
+
+def _no_progress(done: int, total: int | None) -> None:
+    """No progress display."""
 
 
 # ---------------------------------------------------------------------- table and config
@@ -102,24 +107,54 @@ def pool_summary(svc: Services, tenant_id: str) -> list[tuple[Pool, Counter[str]
 # ---------------------------------------------------------------------- import / export
 
 
+COLUMNS = ("value", "valid_from", "valid_until")
+
+
 @dataclass
 class ImportReport:
     added: int = 0
+    present: int = 0  # already in the pool with the same validity: an earlier run's work
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # line, value, reason
+    # True when the file failed validation: then nothing was written.
+    invalid: bool = False
 
 
 def _rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None or "value" not in reader.fieldnames:
-        raise InvalidRequest("The CSV needs a header row with a 'value' column.", "header")
-    unknown = set(reader.fieldnames) - {"value", "valid_from", "valid_until"}
-    if unknown:
-        raise InvalidRequest(f"Unknown CSV columns: {', '.join(sorted(unknown))}", "header")
-    for row in reader:
-        yield reader.line_num, row
+    """The file's rows by line number. A first row naming the columns is a header (its first
+    cell ``value``, or only known column names); without one the columns are value,
+    valid_from, valid_until."""
+    reader = csv.reader(stream)
+    columns: tuple[str, ...] | None = None
+    try:
+        for cells in reader:
+            if not cells:
+                continue  # blank lines
+            if columns is None:
+                named = [cell.strip().lstrip("\ufeff") for cell in cells]
+                if named[0] == "value" or ("value" in named and set(named) <= set(COLUMNS)):
+                    unknown = set(named) - set(COLUMNS)
+                    if unknown:
+                        raise InvalidRequest(
+                            f"Unknown CSV columns: {', '.join(sorted(unknown))}", "header"
+                        )
+                    columns = tuple(named)
+                    continue
+                columns = COLUMNS
+                cells[0] = cells[0].lstrip("\ufeff")
+            if len(cells) > len(columns):
+                problem = "more than the columns " + ", ".join(columns)
+                yield reader.line_num, {"value": cells[0], "": problem}
+                continue
+            yield reader.line_num, dict(zip(columns, cells, strict=False))
+    except csv.Error as broken:
+        raise InvalidRequest(f"line {reader.line_num}: not CSV: {broken}", "file") from None
+    except UnicodeDecodeError as broken:
+        raise InvalidRequest(f"line {reader.line_num + 1}: not UTF-8: {broken}", "file") from None
 
 
 def _parse_row(row: dict[str, str]) -> tuple[str, Window]:
+    if "" in row:
+        raise InvalidRequest(f"has {row['']}")
     value = (row.get("value") or "").strip()
     if not 1 <= len(value) <= 128:
         raise InvalidRequest("value must be 1 to 128 characters")
@@ -133,57 +168,118 @@ def _parse_row(row: dict[str, str]) -> tuple[str, Window]:
     return value, window
 
 
+def _conflict(pool: Pool, new: NewCode, found: Code | None) -> str | None:
+    """Why an existing value cannot stand for this row; None when it is this row's code
+    (same pool, same validity: an earlier, interrupted run of the import wrote it)."""
+    if found is None:
+        return "being added by another add that has not finished (retry later)"
+    if found.pool_id != pool.pool_id:
+        return f"already exists in the tenant, in pool {found.pool_id}"
+    if found.is_deleted:
+        return "was deleted from this pool"
+    wanted = new.validity
+    if wanted.end is None and pool.default_validity_days is not None:
+        # The store gives such a code the pool's default validity from its start (or creation).
+        start = wanted.start or found.audit.created_at
+        wanted = Window(wanted.start, start + timedelta(days=pool.default_validity_days))
+    if found.validity != wanted:
+        return "already in this pool with another validity"
+    return None
+
+
 def import_codes(
-    svc: Services, pool: Pool, stream: TextIO, progress: Callable[[int], None] = lambda _: None
+    svc: Services,
+    pool: Pool,
+    stream: TextIO,
+    progress: Callable[[int, int], None] = _no_progress,
 ) -> ImportReport:
-    """Add the file's codes in atomic batches of 1,000; duplicates (in the file or already in
-    the tenant) and invalid rows are reported with their line numbers and never written."""
+    """Bring the pool to the file's end state: every row's code in the pool.
+
+    The whole file is checked first (values, times, repeats, values the tenant holds in
+    another pool or with another validity): any problem is reported by line and nothing is
+    written. Then the new codes go in atomic batches of 1,000. Codes already in the pool with
+    the same validity count as present, so an interrupted import run again finishes the job.
+    ``progress(done, total)`` follows the rows written or found present.
+    """
     report = ImportReport()
+    rows = _checked_rows(pool, stream, report)
+    fresh = _not_yet_present(svc, pool, rows, report)
+    if report.rejected:
+        report.invalid = True
+        report.present = 0
+        report.rejected.sort()
+        return report
+    progress(report.present, len(rows))
+    for start in range(0, len(fresh), BATCH):
+        _add_batch(svc, pool, fresh[start : start + BATCH], report)
+        progress(report.added + report.present, len(rows))
+    return report
+
+
+def _checked_rows(pool: Pool, stream: TextIO, report: ImportReport) -> list[tuple[int, NewCode]]:
+    """The file's rows as new codes, each by its line; invalid and repeated rows rejected."""
     seen: dict[str, int] = {}
-    batch: list[tuple[int, NewCode]] = []
-
-    def flush() -> None:
-        existing = svc.codes.existing_values(pool.tenant_id, [c.value for _, c in batch])
-        fresh = [(line, code) for line, code in batch if code.value not in existing]
-        for line, code in batch:
-            if code.value in existing:
-                report.rejected.append((line, code.value, "already exists in the tenant"))
-        while fresh:
-            try:
-                svc.codes.add(
-                    pool.tenant_id, {pool.pool_id: pool}, [c for _, c in fresh], "admin:import"
-                )
-            except DuplicateValues as raced:  # added by someone else since the check
-                taken = set(raced.values)
-                report.rejected += [
-                    (ln, c.value, "already exists in the tenant")
-                    for ln, c in fresh
-                    if c.value in taken
-                ]
-                fresh = [(ln, c) for ln, c in fresh if c.value not in taken]
-                continue
-            report.added += len(fresh)
-            break
-        progress(report.added)
-        batch.clear()
-
+    rows: list[tuple[int, NewCode]] = []
     for line, row in _rows(stream):
         try:
             value, window = _parse_row(row)
             code = NewCode(pool.pool_id, value, window)
         except PromoError as invalid:
-            report.rejected.append((line, row.get("value") or "", invalid.message))
+            report.rejected.append((line, (row.get("value") or "").strip(), invalid.message))
             continue
         if value in seen:
             report.rejected.append((line, value, f"repeats line {seen[value]}"))
             continue
         seen[value] = line
-        batch.append((line, code))
-        if len(batch) == BATCH:
-            flush()
-    if batch:
-        flush()
-    return report
+        rows.append((line, code))
+    return rows
+
+
+def _not_yet_present(
+    svc: Services, pool: Pool, rows: list[tuple[int, NewCode]], report: ImportReport
+) -> list[tuple[int, NewCode]]:
+    """The rows whose values the tenant does not hold; the others count as present, or are
+    rejected when the value stands for another code."""
+    fresh: list[tuple[int, NewCode]] = []
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        existing = svc.codes.existing_values(pool.tenant_id, [code.value for _, code in batch])
+        for line, code in batch:
+            if code.value not in existing:
+                fresh.append((line, code))
+            else:
+                _settle_existing(svc, pool, line, code, report)
+    return fresh
+
+
+def _settle_existing(
+    svc: Services, pool: Pool, line: int, code: NewCode, report: ImportReport
+) -> None:
+    if reason := _conflict(pool, code, svc.codes.get(pool.tenant_id, code.value)):
+        report.rejected.append((line, code.value, reason))
+    else:
+        report.present += 1
+
+
+def _add_batch(
+    svc: Services, pool: Pool, batch: list[tuple[int, NewCode]], report: ImportReport
+) -> None:
+    """Add a batch atomically; values someone else added since the check are settled one by
+    one and the rest of the batch is added again."""
+    while batch:
+        try:
+            svc.codes.add(
+                pool.tenant_id, {pool.pool_id: pool}, [c for _, c in batch], "admin:import"
+            )
+        except DuplicateValues as raced:
+            taken = set(raced.values)
+            for line, code in batch:
+                if code.value in taken:
+                    _settle_existing(svc, pool, line, code, report)
+            batch = [(line, code) for line, code in batch if code.value not in taken]
+            continue
+        report.added += len(batch)
+        return
 
 
 EXPORT_COLUMNS = [
@@ -236,8 +332,18 @@ class NewMewsToken:
     access_token: str
 
 
-def create_mews_token(svc: Services, name: str, tenant_ids: list[str]) -> NewMewsToken:
+def create_mews_token(
+    svc: Services, name: str, tenant_ids: list[str], replace: bool = False
+) -> NewMewsToken:
+    """A new Mews token pair named ``name``. A name in use is refused unless ``replace``:
+    then the new pair takes its place and the old pairs are revoked."""
     from promo.domain.credentials import MewsAccessToken
+
+    old = svc.credentials.mews_tokens_named(name)
+    if old and not replace:
+        raise InvalidRequest(
+            f"A Mews token named {name!r} exists: rotate it, or create with --replace."
+        )
 
     enterprises = {}
     for tenant_id in tenant_ids:
@@ -255,6 +361,8 @@ def create_mews_token(svc: Services, name: str, tenant_ids: list[str]) -> NewMew
             name,
         )
     )
+    for token in old:
+        svc.credentials.revoke_mews_token(token.token_digest)
     return created
 
 
@@ -263,10 +371,7 @@ def rotate_mews_token(svc: Services, name: str) -> NewMewsToken:
     old = svc.credentials.mews_tokens_named(name)
     if not old:
         raise InvalidRequest(f"No Mews token named {name!r}.")
-    created = create_mews_token(svc, name, sorted(set(old[0].enterprises.values())))
-    for token in old:
-        svc.credentials.revoke_mews_token(token.token_digest)
-    return created
+    return create_mews_token(svc, name, sorted(set(old[0].enterprises.values())), replace=True)
 
 
 def revoke_mews_token(svc: Services, name: str) -> int:
@@ -276,10 +381,15 @@ def revoke_mews_token(svc: Services, name: str) -> int:
     return len(old)
 
 
-def set_maestra_key(svc: Services, endpoint_id: str) -> str:
+def set_maestra_key(svc: Services, endpoint_id: str, replace: bool = True) -> str:
+    """A new secret key for the endpoint; one it already has is refused unless ``replace``."""
     endpoint = svc.credentials.maestra_endpoint(endpoint_id)
     if endpoint is None:
         raise InvalidRequest(f"No Maestra endpoint {endpoint_id!r}; add it to the configuration.")
+    if endpoint.secret_key_digest is not None and not replace:
+        raise InvalidRequest(
+            f"Maestra endpoint {endpoint_id!r} has a key: rotate it, or create with --replace."
+        )
     key = new_token()
     svc.credentials.put_maestra_endpoint(endpoint._replace(secret_key_digest=token_digest(key)))
     return key
@@ -319,16 +429,60 @@ def _local_endpoint() -> str | None:
     return marker.read_text().strip() if marker.exists() else None
 
 
-def _progress(total_bytes: int, stream: IO[str]) -> Callable[[int], None]:
-    if not sys.stderr.isatty():
-        return lambda _: None
+class Progress:
+    """How far a long import or export is, on stderr. On a terminal one line rewritten in
+    place (at most ten times a second); elsewhere (a log, a CI job) a line at every tenth of
+    the total, or every 10,000 codes when the total is unknown. Nothing when quiet."""
 
-    def show(added: int) -> None:
-        done = stream.tell() if stream.seekable() else 0
-        share = f" {100 * done // total_bytes:3d}%" if total_bytes else ""
-        print(f"\r  imported {added} codes{share}", end="", file=sys.stderr, flush=True)
+    EVERY = 10_000
 
-    return show
+    def __init__(self, verb: str, quiet: bool = False, out: TextIO | None = None) -> None:
+        self.verb = verb
+        self.out = sys.stderr if out is None else out
+        self.quiet = quiet
+        self.tty = self.out.isatty()
+        self._shown: tuple[int, int | None] | None = None
+        self._step = -1
+        self._at = 0.0
+
+    def _text(self, done: int, total: int | None) -> str:
+        if total is None:
+            return f"  {self.verb} {done:,} codes"
+        share = 100 * done // total if total else 100
+        return f"  {self.verb} {done:,} of {total:,} codes ({share}%)"
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            now = time.monotonic()
+            if now - self._at >= 0.1 or done == total:
+                self._at = now
+                print(f"\r{self._text(done, total)}", end="", file=self.out, flush=True)
+                self._shown = (done, total)
+            return
+        if total is None:
+            step = done // self.EVERY
+            if step == 0:
+                return
+        else:
+            step = 10 * done // total if total else 10
+        if step > self._step:
+            self._step = step
+            print(self._text(done, total), file=self.out, flush=True)
+            self._shown = (done, total)
+
+    def close(self, done: int, total: int | None = None) -> None:
+        """Show the final count (once) and end the line."""
+        if self.quiet:
+            return
+        if self._shown != (done, total):
+            if self.tty:
+                print(f"\r{self._text(done, total)}", end="", file=self.out)
+            else:
+                print(self._text(done, total), file=self.out)
+        if self.tty and (self._shown is not None or done):
+            print(file=self.out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,16 +503,21 @@ def main(argv: list[str] | None = None) -> int:
     import_cmd.add_argument("pool")
     import_cmd.add_argument("file", type=Path)
     import_cmd.add_argument("--tenant", default="demo")
+    import_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     export_cmd = commands.add_parser("export", help="write a pool's codes as CSV")
     export_cmd.add_argument("pool")
     export_cmd.add_argument("--tenant", default="demo")
     export_cmd.add_argument("-o", "--output", type=Path)
+    export_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     credential = commands.add_parser("credential", help="create, rotate or revoke credentials")
     credential.add_argument("action", choices=["create", "rotate", "revoke"])
     credential.add_argument("kind", choices=["mews", "maestra-key"])
     credential.add_argument("--name")
     credential.add_argument("--tenant", action="append", default=[])
     credential.add_argument("--endpoint")
+    credential.add_argument(
+        "--replace", action="store_true", help="create: replace a credential of that name"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -416,27 +575,40 @@ def _pool(svc: Services, tenant: str, pool_id: str) -> Pool:
 
 def _import(svc: Services, args: argparse.Namespace) -> int:
     pool = _pool(svc, args.tenant, args.pool)
-    with args.file.open(newline="") as stream:
-        report = import_codes(svc, pool, stream, _progress(args.file.stat().st_size, stream))
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    progress = Progress("imported", quiet=args.quiet)
+    # utf-8-sig: a spreadsheet's byte-order mark is not part of the first value.
+    with args.file.open(newline="", encoding="utf-8-sig") as stream:
+        report = import_codes(svc, pool, stream, progress)
+    if not report.invalid:
+        progress.close(report.added + report.present, report.added + report.present)
     for line, value, reason in report.rejected:
         print(f"line {line}: {value!r}: {reason}", file=sys.stderr)
-    print(f"added {report.added} code(s); rejected {len(report.rejected)} row(s)")
+    if report.invalid:
+        print(f"not imported: {len(report.rejected)} row(s) to fix; nothing was written")
+        return 1
+    present = f"; {report.present} already present" if report.present else ""
+    print(f"added {report.added} code(s); rejected {len(report.rejected)} row(s){present}")
     return 1 if report.rejected else 0
 
 
 def _export(svc: Services, args: argparse.Namespace) -> int:
     pool = _pool(svc, args.tenant, args.pool)
+    progress = Progress("exported", quiet=args.quiet)
     target: TextIO = args.output.open("w", newline="") if args.output else sys.stdout
+    exported = 0
     try:
         writer = csv.writer(target)
         writer.writerow(EXPORT_COLUMNS)
         codes = (code for _, code in svc.codes.list(pool.tenant_id, [pool.pool_id]))
-        writer.writerows(export_rows(codes))
+        for row in export_rows(codes):
+            writer.writerow(row)
+            exported += 1
+            if exported % BATCH == 0:
+                progress(exported)
     finally:
         if args.output:
             target.close()
+    progress.close(exported)
     return 0
 
 
@@ -444,7 +616,9 @@ def _credential(svc: Services, args: argparse.Namespace) -> int:
     if args.kind == "maestra-key":
         if not args.endpoint or args.action == "revoke":
             raise InvalidRequest("maestra-key needs --endpoint (and create or rotate)")
-        print(f"secret key for {args.endpoint} (shown once): {set_maestra_key(svc, args.endpoint)}")
+        replace = args.action == "rotate" or args.replace
+        key = set_maestra_key(svc, args.endpoint, replace=replace)
+        print(f"secret key for {args.endpoint} (shown once): {key}")
         return 0
     if not args.name:
         raise InvalidRequest("mews credentials need --name")
@@ -454,7 +628,7 @@ def _credential(svc: Services, args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.tenant:
             raise InvalidRequest("mews create needs --tenant (repeat it for a portfolio token)")
-        token = create_mews_token(svc, args.name, args.tenant)
+        token = create_mews_token(svc, args.name, args.tenant, replace=args.replace)
     else:
         token = rotate_mews_token(svc, args.name)
     print(

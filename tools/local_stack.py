@@ -12,6 +12,7 @@ Environment (each also a command-line option):
 
 import argparse
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -29,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from tools.dynamodb_local import DynamoDBLocal, free_port
+from tools.dynamodb_local import DynamoDBLocal, free_port, stop_leftover
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.router import Router
 from tools.template import ROOT, load_template
@@ -118,6 +119,24 @@ class LocalQueue:
         self._pending.task_done()
 
 
+class Server(ThreadingHTTPServer):
+    """The HTTP server of ``make run``: a listen queue deep enough for load tests (the
+    standard library's is 5, so 64 clients connecting at once got resets), and clients that
+    hang up before their answer are not worth a traceback."""
+
+    request_queue_size = 1024  # the kernel caps it at net.core.somaxconn
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # BrokenPipe, ConnectionReset, ConnectionAborted: the client went away
+        super().handle_error(request, client_address)
+
+
+class PortInUse(Exception):
+    """The port ``make run`` should answer on is taken."""
+
+
 class Stack:
     def __init__(
         self,
@@ -137,9 +156,23 @@ class Stack:
         self.database: DynamoDBLocal | None = None
         self.router = Router()
         self.queue = LocalQueue(self.router)
-        self.server: ThreadingHTTPServer | None = None
+        self.server: Server | None = None
+
+    def bind(self) -> None:
+        """Take the port first, so a port in use is reported before anything starts."""
+        server = Server(
+            ("127.0.0.1", self.port), _handler_for(self.router), bind_and_activate=False
+        )
+        try:
+            server.server_bind()
+        except OSError as exc:
+            server.server_close()
+            raise PortInUse(f"port {self.port} on 127.0.0.1: {exc.strerror}") from None
+        self.server = server
 
     def start(self) -> None:
+        if self.server is None:
+            self.bind()
         endpoint = self._start_database()
         os.environ.update(function_environment(self.table_name))
         # Quiet handler logs by default: one line per request is printed here instead.
@@ -153,8 +186,8 @@ class Stack:
             os.environ.setdefault("AWS_REGION", "us-east-1")
         self._prepare_table()
         self.queue.start()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self.router))
-        self.server.daemon_threads = True
+        assert self.server is not None
+        self.server.server_activate()  # listen: requests wait in the queue from here on
 
     def _start_database(self) -> str | None:
         if self.dynamodb == "aws":
@@ -162,10 +195,13 @@ class Stack:
         if self.dynamodb:
             return self.dynamodb
         storage = self.data_dir / "dynamodb"
+        stop_leftover(storage)  # one a killed run left behind must not hold the files
         if self.fresh and storage.exists():
             shutil.rmtree(storage)
         port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "0")) or free_port()
-        self.database = DynamoDBLocal(port=port, data_dir=storage).start()
+        # Known before it starts, so a stop that interrupts the start still stops it.
+        self.database = DynamoDBLocal(port=port, data_dir=storage)
+        self.database.start()
         # promo-admin finds the running local database through this file.
         (self.data_dir / "dynamodb.endpoint").write_text(self.database.endpoint)
         return self.database.endpoint
@@ -219,125 +255,169 @@ def _openapi_document(method: str, path: str) -> tuple[str, bytes] | None:
     return "application/json", json.dumps(yaml.safe_load(text)).encode()
 
 
-def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes: with Nagle on, the body waits for the
-        # client's delayed ACK of the headers (about 40 ms a response).
-        disable_nagle_algorithm = True
+def _content_length(values: list[str]) -> int | None:
+    """The body's length from the Content-Length header(s); None if malformed or conflicting."""
+    lengths = {value.strip() for value in values}
+    if not lengths:
+        return 0
+    if len(lengths) != 1:
+        return None
+    text = lengths.pop()
+    return int(text) if text.isascii() and text.isdigit() else None
 
-        def do_GET(self) -> None:
-            self._dispatch()
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
+class _RouteHandler(BaseHTTPRequestHandler):
+    """Answers HTTP requests by invoking the handler of the route they match."""
 
-        def _dispatch(self) -> None:
-            started = time.perf_counter()
-            url = urlsplit(self.path)
-            length = int(self.headers.get("content-length") or 0)
-            if length > MAX_BODY:
-                status = self._reply(
-                    413,
-                    {"content-type": "application/json"},
-                    [],
-                    b'{"message":"Request Entity Too Large"}',
-                )
-                self._log(url.path, status, started)
-                return
-            body = self.rfile.read(length) if length else b""
-            document = _openapi_document(self.command, url.path)
-            found = None if document is not None else router.find(self.command, url.path)
-            if document is not None:
-                status = self._reply(200, {"content-type": document[0]}, [], document[1])
-            elif found is None:
-                status = self._reply(
-                    404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}'
-                )
-            else:
-                route, parameters = found
-                status = self._invoke(router, route, parameters, url.path, url.query, body)
+    router: Router
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle on, the body waits for the
+    # client's delayed ACK of the headers (about 40 ms a response).
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET  # noqa: N815
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        url = urlsplit(self.path)
+        length = _content_length(self.headers.get_all("content-length") or [])
+        if length is None:
+            # Where the body ends is unknown, so the connection cannot be reused either.
+            self.close_connection = True
+            status = self._reply(
+                400, {"content-type": "application/json"}, [], b'{"message":"Bad Request"}'
+            )
             self._log(url.path, status, started)
-
-        def _invoke(
-            self,
-            router: Router,
-            route: Any,
-            parameters: dict[str, str],
-            path: str,
-            raw_query: str,
-            body: bytes,
-        ) -> int:
-            query: dict[str, str] = {}
-            for name, value in parse_qsl(raw_query, keep_blank_values=True):
-                # API Gateway joins repeated query parameters with commas.
-                query[name] = f"{query[name]},{value}" if name in query else value
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            event = http_api_event(
-                self.command, path, route.route_key, body, headers, query, parameters, raw_query
+            return
+        if length > MAX_BODY:
+            status = self._reply(
+                413,
+                {"content-type": "application/json"},
+                [],
+                b'{"message":"Request Entity Too Large"}',
             )
-            try:
-                result = router.handler(route)(event, LambdaContext(route.function))
-            except Exception as exc:
-                print(f"  {route.function} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                return self._reply(
-                    500,
-                    {"content-type": "application/json"},
-                    [],
-                    b'{"message":"Internal Server Error"}',
-                )
-            payload = result.get("body") or ""
-            encoded = result.get("isBase64Encoded")
-            data = base64.b64decode(payload) if encoded else payload.encode()
+            self._log(url.path, status, started)
+            return
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client hung up before its body was complete
+            self.close_connection = True
+            return
+        document = _openapi_document(self.command, url.path)
+        found = None if document is not None else self.router.find(self.command, url.path)
+        if document is not None:
+            status = self._reply(200, {"content-type": document[0]}, [], document[1])
+        elif found is None:
+            status = self._reply(
+                404, {"content-type": "application/json"}, [], b'{"message":"Not Found"}'
+            )
+        else:
+            route, parameters = found
+            status = self._invoke(route, parameters, url.path, url.query, body)
+        self._log(url.path, status, started)
+
+    def _invoke(
+        self,
+        route: Any,
+        parameters: dict[str, str],
+        path: str,
+        raw_query: str,
+        body: bytes,
+    ) -> int:
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(raw_query, keep_blank_values=True):
+            # API Gateway joins repeated query parameters with commas.
+            query[name] = f"{query[name]},{value}" if name in query else value
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        event = http_api_event(
+            self.command, path, route.route_key, body, headers, query, parameters, raw_query
+        )
+        try:
+            result = self.router.handler(route)(event, LambdaContext(route.function))
+        except Exception as exc:
+            print(f"  {route.function} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return self._reply(
-                int(result.get("statusCode", 200)),
-                result.get("headers") or {},
-                result.get("cookies") or [],
-                data,
+                500,
+                {"content-type": "application/json"},
+                [],
+                b'{"message":"Internal Server Error"}',
             )
+        payload = result.get("body") or ""
+        encoded = result.get("isBase64Encoded")
+        data = base64.b64decode(payload) if encoded else payload.encode()
+        return self._reply(
+            int(result.get("statusCode", 200)),
+            result.get("headers") or {},
+            result.get("cookies") or [],
+            data,
+        )
 
-        def _reply(
-            self, status: int, headers: dict[str, str], cookies: list[str], body: bytes
-        ) -> int:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            for cookie in cookies:
-                self.send_header("set-cookie", cookie)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-            return status
+    def _reply(self, status: int, headers: dict[str, str], cookies: list[str], body: bytes) -> int:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        for cookie in cookies:
+            self.send_header("set-cookie", cookie)
+        self.send_header("content-length", str(len(body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return status
 
-        def _log(self, path: str, status: int, started: float) -> None:
-            elapsed = (time.perf_counter() - started) * 1000
-            print(f"{self.command} {path} {status} {elapsed:.1f}ms", flush=True)
+    def _log(self, path: str, status: int, started: float) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"{self.command} {path} {status} {elapsed:.1f}ms", flush=True)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silence the standard per-request log; ``_log`` prints one line instead."""
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the standard per-request log; ``_log`` prints one line instead."""
 
-    return Handler
+
+def _handler_for(router: Router) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_RouteHandler,), {"router": router})
 
 
 def _lock(data_dir: Path) -> IO[str]:
     """Hold ``.local/run.lock`` for the life of the process; a second run finds it taken."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "run.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        print(
-            f"promo-codes is already running ({owner}); stop it first (Ctrl-C there).",
-            file=sys.stderr,
-        )
-        raise SystemExit(1) from None
+    path = data_dir / "run.lock"
+    while True:
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            print(
+                f"promo-codes is already running ({owner}); stop it first (Ctrl-C there).",
+                file=sys.stderr,
+            )
+            raise SystemExit(1) from None
+        # A stopping run removes the file while it holds the lock: a lock taken on the file it
+        # removed is worth nothing, so take the one now at that path.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()}, port {os.environ.get('PORT', '')}".strip(", "))
     handle.flush()
     return handle
+
+
+def _unlock(handle: IO[str]) -> None:
+    """Remove the lock file, then let go of the lock (clean stops leave no run.lock)."""
+    Path(handle.name).unlink(missing_ok=True)
+    handle.close()
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,22 +440,35 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(
         args.port, args.dynamodb, args.config.resolve(), args.fresh, args.table, args.data_dir
     )
+    try:
+        stack.bind()
+    except PortInUse as taken:
+        _unlock(lock)
+        print(f"promo-codes cannot start: {taken} (choose another: PORT=…)", file=sys.stderr)
+        return 1
 
     def stop(signum: int, frame: Any) -> None:
+        # Once: a second signal must not interrupt the stop that stops DynamoDB Local.
+        for name in STOP_SIGNALS:
+            signal.signal(name, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     # Explicitly, for SIGINT too: a process started in the background by a script inherits
-    # "ignore SIGINT", and Ctrl-C must stop the stack whatever started it.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # "ignore SIGINT", and Ctrl-C must stop the stack whatever started it. SIGHUP: the
+    # terminal was closed.
+    for name in STOP_SIGNALS:
+        signal.signal(name, stop)
     try:
         stack.start()
         stack.serve()
     except KeyboardInterrupt:
-        print("\nStopping.", flush=True)
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print("\nStopping.", flush=True)
     finally:
+        for name in STOP_SIGNALS:
+            signal.signal(name, signal.SIG_IGN)
         stack.stop()
-        lock.close()
+        _unlock(lock)
     return 0
 
 

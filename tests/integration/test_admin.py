@@ -2,6 +2,7 @@
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,7 @@ def demo(deployed: Stores) -> Stores:
     return deployed
 
 
-def test_import_names_bad_rows_by_line_writes_the_good_ones_and_export_round_trips(
-    demo: Stores,
-) -> None:
+def test_import_names_bad_rows_by_line_and_then_writes_nothing(demo: Stores) -> None:
     pool = demo.catalog.get_pool("demo", "welcome")
     assert pool is not None
     rows = [
@@ -34,23 +33,44 @@ def test_import_names_bad_rows_by_line_writes_the_good_ones_and_export_round_tri
         "IMPORT-2,,",  # line 3
         "IMPORT-1,,",  # line 4: repeats line 2
         ",,",  # line 5: empty value
-        "WELCOME-4F7Q,,",  # line 6: a demo code already in the tenant
+        "SPRING-7KQ3,,",  # line 6: a demo code of another pool of the tenant
         "IMPORT-3,2030-01-01T00:00:00Z,2025-01-01T00:00:00Z",  # line 7: window reversed
         "IMPORT-4,yesterday,",  # line 8: not a time
         "IMPORT-5,,",  # line 9
+        "IMPORT-6,,,extra",  # line 10: a fourth column
     ]
 
     report = admin.import_codes(services(), pool, io.StringIO("\n".join(rows) + "\n"))
 
-    assert report.added == 3
+    assert report.invalid
+    assert report.added == 0
     assert [(line, value) for line, value, _ in report.rejected] == [
         (4, "IMPORT-1"),
         (5, ""),
+        (6, "SPRING-7KQ3"),
         (7, "IMPORT-3"),
         (8, "IMPORT-4"),
-        (6, "WELCOME-4F7Q"),
+        (10, "IMPORT-6"),
     ]
-    assert "repeats line 2" in report.rejected[0][2]
+    reasons = {line: reason for line, _, reason in report.rejected}
+    assert "repeats line 2" in reasons[4]
+    assert "in pool spring" in reasons[6]
+    assert not demo.codes.existing_values("demo", [f"IMPORT-{i}" for i in range(1, 7)])
+
+
+def test_import_then_export_round_trips_values_and_validity(demo: Stores) -> None:
+    pool = demo.catalog.get_pool("demo", "welcome")
+    assert pool is not None
+    rows = [
+        "value,valid_from,valid_until",
+        "IMPORT-1,2025-01-01T00:00:00Z,2030-01-01T00:00:00Z",
+        "IMPORT-2,,",
+        "WELCOME-4F7Q,,",  # a demo code of this pool, as the file has it: present already
+    ]
+
+    report = admin.import_codes(services(), pool, io.StringIO("\n".join(rows) + "\n"))
+
+    assert (report.added, report.present, report.rejected) == (2, 1, [])
     exported = list(
         csv.DictReader(
             io.StringIO(
@@ -67,8 +87,7 @@ def test_import_names_bad_rows_by_line_writes_the_good_ones_and_export_round_tri
         )
     )
     by_value = {row["value"]: row for row in exported}
-    assert {"IMPORT-1", "IMPORT-2", "IMPORT-5", "WELCOME-4F7Q"} <= set(by_value)
-    assert not {"IMPORT-3", "IMPORT-4"} & set(by_value)
+    assert {"IMPORT-1", "IMPORT-2", "WELCOME-4F7Q"} <= set(by_value)
     assert by_value["IMPORT-1"]["valid_from"] == "2025-01-01T00:00:00Z"
     assert by_value["IMPORT-1"]["valid_until"] == "2030-01-01T00:00:00Z"
     assert by_value["IMPORT-2"]["state"] == "AVAILABLE"
@@ -170,3 +189,161 @@ def test_a_bad_configuration_is_refused_before_anything_is_written(
     assert status == 2
     assert "tenants[0].pools[0].shard_count (line 4)" in capsys.readouterr().err
     assert demo.catalog.get_tenant("other") is None
+
+
+def connection(demo: Stores) -> list[str]:
+    return ["--table", demo.table_name, "--endpoint-url", demo.client.meta.endpoint_url]
+
+
+def test_a_headerless_csv_is_read_as_value_valid_from_valid_until(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "codes.csv"
+    # A spreadsheet's byte-order mark, no header, a blank line, one and three columns.
+    source.write_bytes(
+        "\ufeffPLAIN-1\n\nPLAIN-2,2025-01-01T00:00:00Z,2030-01-01T00:00:00Z\n".encode()
+    )
+
+    status = admin.main([*connection(demo), "import", "spring", str(source), "-q"])
+
+    assert status == 0
+    assert "added 2 code(s); rejected 0 row(s)" in capsys.readouterr().out
+    plain_1, plain_2 = demo.codes.get("demo", "PLAIN-1"), demo.codes.get("demo", "PLAIN-2")
+    assert plain_1 is not None
+    assert plain_2 is not None
+    assert plain_1.pool_id == "spring"
+    assert plain_1.validity.start is None
+    assert plain_2.validity.start is not None
+    assert plain_2.validity.start.year == 2025
+
+
+class Terminal(io.StringIO):
+    """stderr as an interactive terminal shows it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_long_import_on_a_terminal_shows_progress_and_finishes(
+    demo: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to die after the first 1,000 (tell() on a file being iterated)."""
+    source = tmp_path / "codes.csv"
+    source.write_text("value\n" + "".join(f"TTY-{i:05d}\n" for i in range(2500)))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    status = admin.main([*connection(demo), "import", "spring", str(source)])
+
+    assert status == 0
+    shown = terminal.getvalue()
+    assert shown.startswith("\r")
+    assert shown.endswith("\r  imported 2,500 of 2,500 codes (100%)\n")
+    assert shown.count("\n") == 1  # rewritten in place, one line in the end
+    assert len(demo.codes.existing_values("demo", [f"TTY-{i:05d}" for i in range(2500)])) == 2500
+
+
+def test_progress_off_a_terminal_is_a_line_per_tenth_and_quiet_shows_none(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "codes.csv"
+    source.write_text("".join(f"LOG-{i:05d}\n" for i in range(2500)))
+    target = tmp_path / "out.csv"
+
+    assert admin.main([*connection(demo), "import", "spring", str(source)]) == 0
+    assert admin.main([*connection(demo), "export", "spring", "-o", str(target)]) == 0
+    logged = capsys.readouterr().err.splitlines()
+    assert admin.main([*connection(demo), "export", "spring", "-o", str(target), "-q"]) == 0
+
+    assert logged == [
+        "  imported 0 of 2,500 codes (0%)",
+        "  imported 1,000 of 2,500 codes (40%)",
+        "  imported 2,000 of 2,500 codes (80%)",
+        "  imported 2,500 of 2,500 codes (100%)",
+        "  exported 2,510 codes",
+    ]
+    assert capsys.readouterr().err == ""
+
+
+def test_an_interrupted_import_run_again_finishes_and_counts_what_was_in(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [f"RESUME-{i:05d},2025-01-01T00:00:00Z,\n" for i in range(2500)]
+    first_run = tmp_path / "first.csv"  # what the interrupted run had written: its first batch
+    first_run.write_text("".join(lines[:1000]))
+    source = tmp_path / "codes.csv"
+    source.write_text("".join(lines))
+    assert admin.main([*connection(demo), "import", "spring", str(first_run), "-q"]) == 0
+    capsys.readouterr()
+
+    status = admin.main([*connection(demo), "import", "spring", str(source), "-q"])
+
+    assert status == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "added 1500 code(s); rejected 0 row(s); 1000 already present"
+    ]
+    values = [f"RESUME-{i:05d}" for i in range(2500)]
+    assert len(demo.codes.existing_values("demo", values)) == 2500
+
+
+def test_a_value_in_another_pool_or_with_another_validity_is_not_taken_as_present(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "codes.csv"
+    source.write_text("value,valid_from\nNEW-1\nWELCOME-4F7Q,2025-01-01T00:00:00Z\nSPRING-7KQ3\n")
+
+    status = admin.main([*connection(demo), "import", "welcome", str(source), "-q"])
+
+    assert status == 1
+    printed = capsys.readouterr()
+    assert "line 3: 'WELCOME-4F7Q': already in this pool with another validity" in printed.err
+    assert "line 4: 'SPRING-7KQ3': already exists in the tenant, in pool spring" in printed.err
+    assert "nothing was written" in printed.out
+    assert demo.codes.get("demo", "NEW-1") is None
+
+
+def test_a_file_failing_validation_late_writes_nothing(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "codes.csv"
+    rows = [f"LATE-{i:05d}\n" for i in range(2500)]
+    rows[2399] = "LATE-02399,not-a-time\n"  # line 2400, after two full batches
+    source.write_text("".join(rows))
+
+    status = admin.main([*connection(demo), "import", "spring", str(source), "-q"])
+
+    assert status == 1
+    assert "line 2400: 'LATE-02399'" in capsys.readouterr().err
+    assert not demo.codes.existing_values("demo", [f"LATE-{i:05d}" for i in range(2500)])
+
+
+def test_credential_create_refuses_a_name_in_use_unless_replace(
+    demo: Stores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = [*connection(demo), "credential", "create", "mews", "--name", "desk", "--tenant"]
+    assert admin.main([*create, "demo"]) == 0
+    first = capsys.readouterr().out
+    first_pair = [line.split(": ")[1] for line in first.splitlines()[1:]]
+    assert mews_get_all(*first_pair) == 200
+
+    refused = admin.main([*create, "demo"])
+    assert refused == 2
+    assert "exists" in capsys.readouterr().err
+    assert mews_get_all(*first_pair) == 200  # untouched
+
+    assert admin.main([*create, "demo", "--replace"]) == 0
+    second_pair = [line.split(": ")[1] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert mews_get_all(*second_pair) == 200
+    assert mews_get_all(*first_pair) == 401
+    assert len(services().credentials.mews_tokens_named("desk")) == 1
+
+
+def test_a_maestra_key_create_refuses_an_endpoint_that_has_one_unless_replace(
+    demo: Stores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = [*connection(demo), "credential", "create", "maestra-key"]
+
+    assert admin.main([*command, "--endpoint", "demo-website"]) == 2
+    assert "has a key" in capsys.readouterr().err
+    assert admin.main([*command, "--endpoint", "demo-website", "--replace"]) == 0
+    assert "shown once" in capsys.readouterr().out

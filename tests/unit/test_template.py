@@ -1,10 +1,13 @@
 """template.yaml carries the guarantees docs/architecture.md promises about the deployed stack."""
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from promo.store import keys
-from tools.template import load_template, resources_of_type
+from tools.template import ROOT, load_template, resources_of_type
 
 
 def table() -> dict[str, Any]:
@@ -58,6 +61,38 @@ def test_functions_run_python_3_13_on_arm64_with_the_shared_layer() -> None:
     assert function_globals["Layers"] == [{"Ref": "PromoLayer"}]
     layer = resources_of_type("AWS::Serverless::LayerVersion")["PromoLayer"]
     assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+
+
+def test_each_function_is_built_from_its_own_sources_without_a_requirements_file(
+    tmp_path: Path,
+) -> None:
+    """sam build runs tools/sam-build's Makefile for each function, as it would in a copy of
+    the function's folder: its sources, nothing to install (the layer has every dependency),
+    so no "requirements.txt file not found" per function."""
+    functions = resources_of_type("AWS::Serverless::Function")
+    for logical_id, function in functions.items():
+        metadata = function["Metadata"]
+        assert metadata == {"BuildMethod": "makefile", "ContextPath": "tools/sam-build"}
+        source = ROOT / function["Properties"]["CodeUri"]
+        copy, artifacts = tmp_path / logical_id / "source", tmp_path / logical_id / "artifacts"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        artifacts.mkdir()
+        subprocess.run(  # noqa: S603 - fixed arguments
+            [  # noqa: S607 - make from PATH, as sam runs it
+                "make",
+                "--silent",
+                "--makefile",
+                str(ROOT / metadata["ContextPath"] / "Makefile"),
+                f"build-{logical_id}",
+                f"ARTIFACTS_DIR={artifacts}",
+            ],
+            cwd=copy,
+            check=True,
+        )
+        built = sorted(path.name for path in artifacts.iterdir())
+        assert "app.py" in built
+        assert built == sorted(path.name for path in source.glob("*.py"))
+    assert len(functions) == 15
 
 
 def test_the_api_logs_every_request_to_its_own_group_and_never_what_carries_secrets() -> None:
