@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
@@ -45,3 +46,11 @@ def verify_password(password: str, stored: str) -> bool:
 def matches(presented: str, expected_digest: str) -> bool:
     """Whether a presented token hashes to the stored digest, compared in constant time."""
     return hmac.compare_digest(token_digest(presented), expected_digest)
+
+
+@cache
+def decoy_password_hash() -> str:
+    """A hash no password matches, checked when a login names an unknown user, so that an
+    unknown user and a wrong password take the same time. Made once per process, on first
+    use (scrypt is slow by design)."""
+    return hash_password(new_token())

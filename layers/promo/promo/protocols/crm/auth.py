@@ -7,14 +7,13 @@ Tokens are random (``new_token``), stored only as SHA-256 digests (``start_sessi
 """
 
 from datetime import timedelta
-from functools import cache
 from typing import NamedTuple
 
 from promo.domain import clock
 from promo.domain.credentials import Session, User
 from promo.domain.errors import AuthenticationFailed
 from promo.domain.models import PointOfContact
-from promo.secret_hashing import hash_password, new_token, verify_password
+from promo.secret_hashing import decoy_password_hash, new_token, verify_password
 from promo.store.credentials import CredentialStore
 
 KIND = "crm"
@@ -38,13 +37,6 @@ class CrmCaller(NamedTuple):
         return f"crm:{self.username}"
 
 
-@cache
-def _decoy_hash() -> str:
-    # Checked against when the user does not exist, so that an unknown user and a wrong
-    # password take the same time.
-    return hash_password(new_token())
-
-
 def login(
     credentials: CredentialStore,
     organisation: str,
@@ -56,7 +48,7 @@ def login(
     AuthenticationFailed, never saying why."""
     user = credentials.user(KIND, organisation, username)
     if user is None:
-        verify_password(password, _decoy_hash())
+        verify_password(password, decoy_password_hash())
         raise AuthenticationFailed(LOGIN_REFUSED)
     if not verify_password(password, user.password_hash):
         raise AuthenticationFailed(LOGIN_REFUSED)

@@ -7,14 +7,13 @@ logout. Neither a token nor a password is ever logged.
 """
 
 from datetime import timedelta
-from functools import cache
 from typing import NamedTuple
 
 from promo.domain import clock
 from promo.domain.credentials import Session
 from promo.domain.errors import AuthenticationFailed, DeviceNotFound, Forbidden, InvalidRequest
 from promo.http import HttpRequest
-from promo.secret_hashing import hash_password, new_token, verify_password
+from promo.secret_hashing import decoy_password_hash, new_token, verify_password
 from promo.store.credentials import CredentialStore
 
 COOKIE_NAME = "_synctv_session"
@@ -91,19 +90,13 @@ def visitor(credentials: CredentialStore, request: HttpRequest) -> Visitor:
     return Visitor(session_token(request), secure)
 
 
-@cache
-def _decoy_hash() -> str:
-    # Checked for unknown users too, so a refusal takes as long whether or not the user exists.
-    return hash_password(new_token())
-
-
 def start_session(
     credentials: CredentialStore, login: str, password: str, lifetime: timedelta
 ) -> tuple[str, Session]:
     """A new session token for the user ``login`` (AuthenticationFailed, saying nothing about
     which of the two was wrong, otherwise)."""
     user = credentials.user(USER_KIND, None, login)
-    stored = user.password_hash if user is not None else _decoy_hash()
+    stored = user.password_hash if user is not None else decoy_password_hash()
     if not verify_password(password, stored) or user is None:
         raise AuthenticationFailed("Invalid e-mail or password.")
     token = new_token()
