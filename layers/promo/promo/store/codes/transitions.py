@@ -2,6 +2,7 @@
 (the rules of ``promo.domain.lifecycle``); with an idempotency receipt, a two-item transaction.
 Nothing here reads a code's state and then writes on the strength of that read."""
 
+import uuid
 from datetime import datetime
 from typing import NamedTuple
 
@@ -130,21 +131,33 @@ class Transitions:
         can have changed if the write succeeds: a claim's candidate), the code after the write
         is assembled from it and what was written instead of being read back. Its validity
         window is among what cannot change (it is written once, with the code), so such a
-        caller has judged it itself and the write leaves it out of its condition; and a caller
-        that loses the write moves on, without reading why."""
+        caller has judged it itself and the write leaves it out of its condition.
+
+        Every write stamps a token of its own on the code (``last_request``). When DynamoDB
+        applied a write but its answer was lost, botocore's retry meets the write's own first
+        attempt and fails its condition: the item the failure returns carries the token, so
+        the write is answered as the success it was, instead of as a refusal (or, for a claim,
+        a second code taken while the first stays issued to the same recipient)."""
         update, values = _update_request(write)
         receipt = write.issuance.receipt
-        if receipt is None and write.known is None:
-            return self._table.update(**update, ReturnValues="ALL_NEW")
-        if receipt is None:
-            self._table.update(**update)
-        else:
-            transact_with_receipt(
-                self._table,
-                [{"Update": {"TableName": self._table.name, **update}}],
-                write.key,
-                receipt,
-            )
+        try:
+            if receipt is None and write.known is None:
+                return self._table.update(**update, ReturnValues="ALL_NEW")
+            if receipt is None:
+                self._table.update(**update)
+            else:
+                transact_with_receipt(
+                    self._table,
+                    [{"Update": {"TableName": self._table.name, **update}}],
+                    write.key,
+                    receipt,
+                )
+        except ConditionFailed as failed:
+            if failed.item is None or failed.item.get("last_request") != values[":request"]:
+                raise
+            observability.count("RetriesMetTheirOwnWrite")
+            if write.known is None:
+                return failed.item
         if write.known is None:
             return self._table.get(write.key) or {}
         assigned = {
@@ -165,6 +178,7 @@ def _update_request(write: Write) -> tuple[Item, Item]:
         ":active": s(ActivityState.ACTIVE),
         ":now": s(clock.to_stored(clock.now())),
         ":actor": s(write.issuance.actor),
+        ":request": s(uuid.uuid4().hex),
     }
     sources = []
     for index, state in enumerate(sorted(write.rule.sources)):
@@ -177,7 +191,12 @@ def _update_request(write: Write) -> tuple[Item, Item]:
             " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
             " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
         )
-    assignments = ["#state = :target", "updated_at = :now", "updated_by = :actor"]
+    assignments = [
+        "#state = :target",
+        "updated_at = :now",
+        "updated_by = :actor",
+        "last_request = :request",
+    ]
     for index, (name, value) in enumerate(write.extra.items()):
         values[f":extra{index}"] = value
         assignments.append(f"{name} = :extra{index}")
@@ -187,9 +206,10 @@ def _update_request(write: Write) -> tuple[Item, Item]:
         "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {AVAILABLE_ATTRIBUTES}{removals}",
         "ExpressionAttributeNames": {"#state": "state"},
         "ExpressionAttributeValues": values,
+        # The code as it is when the condition fails: why it refused, or that this very write
+        # had landed already (its token).
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-    if write.known is None:
-        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return update, values
 
 
