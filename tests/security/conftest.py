@@ -7,7 +7,6 @@ import pytest
 
 import promo.bootstrap
 from tests.security.world import World, build_world
-from tests.support.deployment import cold_start
 from tests.support.tables import create_table
 
 
@@ -22,7 +21,9 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         patch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
         # Credentials are read afresh on every call, so revocations show at once.
         patch.setenv("CONFIG_CACHE_SECONDS", "0")
-        cold_start()
+        # Services built afresh from this module's environment, and forgotten after it: none
+        # may outlive the module into the next one's (its table is deleted below).
+        promo.bootstrap.install(None)
         yield build_world(promo.bootstrap.services(), name)
-        cold_start()
+        promo.bootstrap.install(None)
     local_client.delete_table(TableName=name)
