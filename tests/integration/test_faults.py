@@ -49,10 +49,16 @@ from botocore.httpsession import URLLib3Session
 from botocore.retries import standard
 
 from promo.domain import clock
-from promo.domain.errors import DuplicateValues, NoCodeAvailable, StoreUnavailable
+from promo.domain.errors import (
+    ConcurrentChange,
+    DuplicateValues,
+    NoCodeAvailable,
+    StoreUnavailable,
+)
 from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient, StepKind, Window
 from promo.services import Services
 from promo.services.issuing import Step, StepOutcome, perform_step
+from promo.services.listing import CodeQuery, list_codes
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
 from promo.store.codes import visibility
 from promo.store.codes.bulk_staging import BulkAdds
@@ -781,16 +787,27 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
     assert all(stores.codes.get_by_number("acme", n) is None for n in range(1, STAGED + 1))
     with pytest.raises(NoCodeAvailable):
         stores.codes.claim(pool(), Issuance(moment(), ACTOR))
-    # The staged values stay taken until the stage expires; then a new add of them succeeds.
+    # The staged values stay held until the stage expires: a new add of them is told another
+    # add has not finished (retry), not that they are duplicates, which no read would confirm.
     assert stores.codes.existing_values("acme", values) == staged
     assert set(values[:40]) <= staged
-    with pytest.raises(DuplicateValues):
+    with pytest.raises(ConcurrentChange) as in_flight:
         stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
+    assert not isinstance(in_flight.value, DuplicateValues)
+    assert set(in_flight.value.values) == set(values[:40])
+    # Past the stage's deadline the add aborts the stage, clears it and goes on.
     expiry = stores.settings.staged_write_expiry_seconds
     later = SimpleNamespace(time=lambda: time.time() + expiry + 1)
     monkeypatch.setattr(visibility, "time", later)
     stores.codes.add("acme", {"spring": pool()}, batch[:40], ACTOR)
     assert visible(stores, values) == set(values[:40])
+    # The cleared stage left no id pointer behind: each pointer of those values names its code.
+    uuids = {item["uuid"]["S"] for item in code_items(stores).values()}
+    pointers = [
+        i for i in all_items(stores) if i["sk"]["S"] == "ID" and i["value"]["S"] in values[:40]
+    ]
+    assert len(pointers) == 40
+    assert all(pointer["uuid"]["S"] in uuids for pointer in pointers)
 
 
 def test_given_an_undecided_stage_filling_the_shard_then_claims_still_find_the_committed_codes(
@@ -880,3 +897,69 @@ def test_given_a_reader_aborted_an_expired_stage_then_a_late_commit_loses_and_no
     assert visible(stores, values) == set()
     assert stores.codes.existing_values("acme", values) == set()  # rolled back
     assert set(batch_outcomes(stores).values()) == {"ABORTED"}
+
+
+# ---------------------------------------------------------------------- readers racing a commit
+
+
+@pytest.mark.parametrize("reader", ["list", "getAll across tenants"])
+def test_given_a_bulk_add_commits_while_an_answer_is_read_then_the_answer_has_all_of_it_or_none(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    """The commit lands after the reader judged its first chunk of items and before its next: an answer
+    decides a batch's visibility once, so it holds none of the add (it met the batch
+    undecided), never part of it; the next answer holds all of it."""
+    size = 1000
+    go, committed = threading.Event(), threading.Event()
+    real_commit = BulkAdds._commit
+
+    def commit_when_told(self: BulkAdds, *args: Any) -> bool:
+        assert go.wait(30)
+        try:
+            return real_commit(self, *args)
+        finally:
+            committed.set()
+
+    monkeypatch.setattr(BulkAdds, "_commit", commit_when_told)
+    batch = new_codes("spring", size, "RACE")
+    values = {code.value for code in batch}
+    writer = Stores(stores.client, stores.table_name)
+    with ThreadPoolExecutor(1) as executor:
+        adding = executor.submit(writer.codes.add, "acme", {"spring": pool()}, batch, ACTOR)
+        answer = _answer_racing_the_commit(stores, reader, go, committed, size)
+        adding.result()
+
+    assert go.is_set()  # the commit really came mid-answer
+    assert answer & values in (set(), values)
+    assert answer & values == set()  # met undecided first, so none of it
+    assert {c.value for _, c in stores.fresh().codes.list("acme", ["spring"])} >= values
+
+
+def _answer_racing_the_commit(
+    stores: Stores, reader: str, go: threading.Event, committed: threading.Event, size: int
+) -> set[str]:
+    mine = stores.fresh()
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while not code_items(stores):  # the stage is being written
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    while len(code_items(stores)) < size:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    real_batch_get = mine.table.batch_get
+    calls: list[int] = []
+
+    def commit_before_the_second_chunk(keys: Any, projection: str | None = None) -> list[Any]:
+        if not keys or keys[0]["sk"]["S"] != "CODE":  # pools, pointers: not the race
+            return real_batch_get(keys, projection)
+        if len(calls) == 1:  # the first chunk was read and judged with the batch undecided
+            go.set()
+            assert committed.wait(30)
+        calls.append(len(keys))
+        return real_batch_get(keys, projection)
+
+    mine.table.batch_get = commit_before_the_second_chunk  # type: ignore[method-assign]
+    if reader == "list":
+        return {code.value for _, code in mine.codes.list("acme", ["spring"])}
+    query = CodeQuery(["acme", "globex"], None, "mews", None, None, size, None)
+    return {code.value for code in list_codes(mine.services(), query).codes}

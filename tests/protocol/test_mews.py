@@ -618,3 +618,23 @@ def test_optional_filters_may_be_omitted_or_null(world: Stores) -> None:
 
     assert omitted == nulls
     assert len(omitted["VoucherCodes"]) == 1
+
+
+def test_an_add_meeting_another_unfinished_add_of_its_values_answers_409_which_mews_clients_retry(
+    world: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promo.domain.errors import ConcurrentChange
+    from promo.store.codes.bulk_staging import BulkAdds
+
+    def in_flight(*args: Any, **kwargs: Any) -> None:
+        raise ConcurrentChange(["V00000"])
+
+    monkeypatch.setattr(BulkAdds, "write_codes", in_flight)
+    params = [{"VoucherId": ADD_VOUCHERS[0], "Value": "V00000"}]
+
+    status, body = call(ADD, {"VoucherCodeParameters": params})
+
+    assert_mews_error(status, body, 409)
+    assert "has not finished" in body["Message"]
+    monkeypatch.undo()
+    assert add_codes(1)[0]["Value"] == "V00000"  # nothing was written: the retry adds it

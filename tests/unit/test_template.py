@@ -146,3 +146,17 @@ def test_validate_may_write_only_failed_validation_counters() -> None:
             },
         }
     ]
+
+
+def test_a_bulk_adds_stage_expires_after_every_function_that_writes_one_has_timed_out() -> None:
+    """A stage's deadline follows the writer's timeout plus a margin: no stage outlives the
+    function that wrote it, and none blocks its values much longer."""
+    template = load_template()
+    expiry = int(template["Globals"]["Function"]["Environment"]["Variables"]["STAGED_WRITE_EXPIRY_SECONDS"])
+    default = int(template["Globals"]["Function"].get("Timeout", 3))
+    timeouts = [
+        int(resource["Properties"].get("Timeout", default))
+        for resource in resources_of_type("AWS::Serverless::Function").values()
+    ]
+
+    assert max(timeouts) + 10 <= expiry <= max(timeouts) * 3

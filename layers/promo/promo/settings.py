@@ -38,9 +38,10 @@ class Settings(BaseModel):
     # Parallel writers for a bulk add larger than one transaction.
     bulk_write_concurrency: int = Field(default=4, alias="BULK_WRITE_CONCURRENCY", ge=1, le=32)
     # A staged bulk add that was neither committed nor rolled back (its process died) stops
-    # blocking its values after this long.
+    # blocking its values after this long: the longest timeout of a function that adds codes
+    # (template.yaml) plus a margin, so a stage cannot outlive the function that wrote it.
     staged_write_expiry_seconds: int = Field(
-        default=900, alias="STAGED_WRITE_EXPIRY_SECONDS", ge=60, le=86400
+        default=60, alias="STAGED_WRITE_EXPIRY_SECONDS", ge=30, le=86400
     )
     # Lifetime of a SyncTV REST cookie session, fixed at login (docs/protocols/synctv.md).
     synctv_session_seconds: int = Field(

@@ -133,3 +133,15 @@ class TooManyAttempts(PromoError):
 
 class StoreUnavailable(PromoError):
     """DynamoDB failed (throttled, timed out) after retries; the request may be retried as is."""
+
+
+class ConcurrentChange(StoreUnavailable):
+    """Values are held by another add that has not finished (it commits, aborts or expires
+    within seconds). Nothing was written; the request may be retried as is."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = sorted(set(values))
+        super().__init__(
+            "Another add of these promo code values has not finished; retry: "
+            + ", ".join(self.values)
+        )

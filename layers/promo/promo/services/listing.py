@@ -16,6 +16,7 @@ from promo.domain.models import (
 from promo.services import Services
 from promo.services.pools import find_pool
 from promo.store.catalog import pool_aliases
+from promo.store.codes.visibility import Snapshot
 
 
 class CodeQuery(NamedTuple):
@@ -85,7 +86,8 @@ def list_codes(svc: Services, query: CodeQuery) -> CodePage:
     returns every matching code exactly once while others are added, updated or deleted.
     """
     cursor = _cursor(svc, query)
-    streams = [_tenant_stream(svc, query, tenant, cursor) for tenant in query.tenant_ids]
+    snapshot = svc.codes.snapshot()  # a bulk add is in the whole answer or not in it
+    streams = [_tenant_stream(svc, query, tenant, cursor, snapshot) for tenant in query.tenant_ids]
     page: list[Code] = []
     for key, code in heapq.merge(*streams, key=lambda entry: entry[0], reverse=True):
         if cursor is not None and not key < cursor:
@@ -114,14 +116,14 @@ def _cursor(svc: Services, query: CodeQuery) -> Position | None:
 
 
 def _tenant_stream(
-    svc: Services, query: CodeQuery, tenant: str, cursor: Position | None
+    svc: Services, query: CodeQuery, tenant: str, cursor: Position | None, snapshot: Snapshot
 ) -> Iterator[tuple[Position, Code]]:
     pools: Mapping[str, Pool] | None = None
     if query.pool_aliases is not None:
         found = {a: svc.catalog.find_pool(tenant, query.protocol, a) for a in query.pool_aliases}
         pools = {p.pool_id: p for p in found.values() if p is not None}
     if query.code_ids is not None:
-        codes = svc.codes.get_many_by_uuid(tenant, list(query.code_ids)).values()
+        codes = svc.codes.get_many_by_uuid(tenant, list(query.code_ids), snapshot).values()
         entries = sorted(
             (
                 ((svc.codes.position(code), tenant), code)
@@ -137,5 +139,7 @@ def _tenant_stream(
         pools = {p.pool_id: p for p in reachable if query.protocol in dict(pool_aliases(p))}
     pool_ids = list(pools)
     before = cursor[0] if cursor is not None else None
-    for position, code in svc.codes.list(tenant, pool_ids, before, inclusive=True):
+    for position, code in svc.codes.list(
+        tenant, pool_ids, before, inclusive=True, snapshot=snapshot
+    ):
         yield (position, tenant), code

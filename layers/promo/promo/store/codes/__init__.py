@@ -22,7 +22,7 @@ from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
 from promo.store.codes.reads import CodeReads, position
 from promo.store.codes.transitions import Transitions
-from promo.store.codes.visibility import BatchOutcomes
+from promo.store.codes.visibility import BatchOutcomes, Snapshot
 from promo.store.table import Table
 
 
@@ -74,8 +74,10 @@ class CodeStore:
     def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
         return self._reads.get_by_uuid(tenant_id, code_id)
 
-    def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
-        return self._reads.get_many_by_uuid(tenant_id, code_ids)
+    def get_many_by_uuid(
+        self, tenant_id: str, code_ids: Sequence[UUID], snapshot: Snapshot | None = None
+    ) -> dict[UUID, Code]:
+        return self._reads.get_many_by_uuid(tenant_id, code_ids, snapshot)
 
     def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
         return self._reads.existing_values(tenant_id, values)
@@ -86,7 +88,12 @@ class CodeStore:
         pool_ids: Sequence[str],
         before: str | None = None,
         inclusive: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> Iterator[tuple[str, Code]]:
-        return self._reads.list(tenant_id, pool_ids, before, inclusive)
+        return self._reads.list(tenant_id, pool_ids, before, inclusive, snapshot)
+
+    def snapshot(self) -> Snapshot:
+        """One visibility decision per bulk add, for the reads of one answer."""
+        return self.outcomes.snapshot()
 
     position = staticmethod(position)

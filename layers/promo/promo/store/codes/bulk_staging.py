@@ -11,14 +11,16 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from promo.domain import clock
-from promo.domain.errors import DuplicateValues, StoreUnavailable
+from promo.domain.errors import ConcurrentChange, DuplicateValues, StoreUnavailable
 from promo.domain.ids import code_uuid
 from promo.domain.models import ActivityState, Code, CodeState, NewCode, Pool, Window
 from promo.settings import Settings
 from promo.store import keys
 from promo.store.codes.visibility import (
+    ABORTED,
     COMMITTED,
     NEW_ITEM,
     BatchOutcomes,
@@ -38,6 +40,12 @@ from promo.store.table import (
 # Two items per code (code + id pointer), so this many codes fit one atomic transaction.
 _CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
 _FAILED = "Adding codes failed; nothing was written."
+
+
+class _Conflicts(NamedTuple):
+    taken: list[str]
+    in_flight: list[str]
+    cleared: bool
 
 
 class BulkAdds:
@@ -119,29 +127,36 @@ class BulkAdds:
                 self._table.transact(actions)
                 return
             except TransactionCancelled as cancelled:
-                duplicates, cleared = self._conflicts(cancelled, actions)
-                if duplicates:
-                    raise DuplicateValues(duplicates) from cancelled
-                if not cleared:
+                conflicts = self._conflicts(cancelled, actions)
+                if conflicts.taken:
+                    raise DuplicateValues(conflicts.taken) from cancelled
+                if conflicts.in_flight:
+                    raise ConcurrentChange(conflicts.in_flight) from cancelled
+                if not conflicts.cleared:
                     raise StoreUnavailable(_FAILED) from None
         raise StoreUnavailable(_FAILED)
 
-    def _conflicts(
-        self, cancelled: TransactionCancelled, actions: Sequence[Item]
-    ) -> tuple[list[str], bool]:
-        """The values that are really taken, and whether abandoned staged writes were cleared."""
-        duplicates, cleared = [], False
+    def _conflicts(self, cancelled: TransactionCancelled, actions: Sequence[Item]) -> "_Conflicts":
+        """Why each conflicting value is held: by a code (taken), by another add that has not
+        finished (in flight), or by an abandoned stage, which is cleared here."""
+        conflicts = _Conflicts([], [], cleared=False)
         for action, reason in zip(actions, cancelled.reasons, strict=False):
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
+            value = action["Put"]["Item"]["value"]["S"]
             existing = reason.get("Item")
-            if existing is not None and self._outcomes.clear_if_abandoned(
-                existing["tenant"]["S"], existing
-            ):
-                cleared = True
+            if existing is None or "staged_batch" not in existing:
+                conflicts.taken.append(value)
+                continue
+            outcome = self._outcomes.of_item(existing["tenant"]["S"], existing)
+            if outcome == ABORTED:
+                self._outcomes.clear_staged(existing["tenant"]["S"], existing)
+                conflicts = conflicts._replace(cleared=True)
+            elif outcome is None:
+                conflicts.in_flight.append(value)
             else:
-                duplicates.append(action["Put"]["Item"]["value"]["S"])
-        return duplicates, cleared
+                conflicts.taken.append(value)
+        return conflicts
 
     def _add_staged(
         self, tenant_id: str, codes_items: list[tuple[Item, Item]], now: datetime, actor: str
@@ -165,11 +180,14 @@ class BulkAdds:
             ]
             outcomes = [future.result() for future in futures]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
+        in_flight = [v for o in outcomes if isinstance(o, ConcurrentChange) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
         if failed or time.time() >= deadline:
             self._unstage(codes_items, batch_id)
             if duplicates:
                 raise DuplicateValues(duplicates)
+            if in_flight:
+                raise ConcurrentChange(in_flight)
             raise StoreUnavailable(_FAILED)
         if not self._commit(tenant_id, batch_id, len(codes_items), now, actor):
             self._unstage(codes_items, batch_id)

@@ -152,7 +152,7 @@ class Claims:
             return False
         outcome = self._outcomes.of_item(tenant_id, item)
         if outcome == ABORTED:
-            self._outcomes.delete_staged(key_of(item), batch)
+            self._outcomes.clear_staged(tenant_id, item)
         elif outcome is None:
             undecided.add(batch)
         return outcome == COMMITTED

@@ -10,7 +10,7 @@ from promo.domain import clock
 from promo.domain.ids import number_of
 from promo.domain.models import Code
 from promo.store import keys
-from promo.store.codes.visibility import BatchOutcomes
+from promo.store.codes.visibility import BatchOutcomes, Snapshot
 from promo.store.items import Item, code_from_item, s
 from promo.store.table import Table
 
@@ -34,12 +34,17 @@ class CodeReads:
     def get_by_uuid(self, tenant_id: str, code_id: UUID) -> Code | None:
         return self.get_many_by_uuid(tenant_id, [code_id]).get(code_id)
 
-    def get_many_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Code]:
+    def get_many_by_uuid(
+        self, tenant_id: str, code_ids: Sequence[UUID], snapshot: Snapshot | None = None
+    ) -> dict[UUID, Code]:
         """The codes of this tenant among ``code_ids``; unknown and foreign ids are left out."""
-        items = self.items_by_uuid(tenant_id, code_ids)
+        items = self.items_by_uuid(tenant_id, code_ids, snapshot)
         return {code_id: code_from_item(item) for code_id, item in items.items()}
 
-    def items_by_uuid(self, tenant_id: str, code_ids: Sequence[UUID]) -> dict[UUID, Item]:
+    def items_by_uuid(
+        self, tenant_id: str, code_ids: Sequence[UUID], snapshot: Snapshot | None = None
+    ) -> dict[UUID, Item]:
+        seen = snapshot or self._outcomes.snapshot()
         numbers = {number_of(code_id): code_id for code_id in code_ids}
         numbers.pop(None, None)
         pointers = self._table.batch_get(
@@ -52,7 +57,7 @@ class CodeReads:
             # A pointer left by an add that never committed may name a value added later as
             # another code: only the code the pointer was written for counts.
             code_id = UUID(item["uuid"]["S"])
-            if code_id in wanted and self._outcomes.visible(item):
+            if code_id in wanted and seen.visible(item):
                 found[code_id] = item
         return found
 
@@ -67,17 +72,21 @@ class CodeReads:
         pool_ids: Sequence[str],
         before: str | None = None,
         inclusive: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> Iterator[tuple[str, Code]]:
         """Codes of the given pools, newest first, with each one's position for a cursor.
 
         Positions come from creation time and the integer id, which never change, so a cursor
-        taken from one page neither skips nor repeats codes updated or deleted meanwhile.
+        taken from one page neither skips nor repeats codes updated or deleted meanwhile. A
+        bulk add is listed whole or not at all: ``snapshot`` decides each batch once (one per
+        call unless the caller shares one across the reads of an answer).
         """
-        streams = [self._list_pool(tenant_id, p, before, inclusive) for p in pool_ids]
+        seen = snapshot or self._outcomes.snapshot()
+        streams = [self._list_pool(tenant_id, p, before, inclusive, seen) for p in pool_ids]
         yield from heapq.merge(*streams, key=lambda entry: entry[0], reverse=True)
 
     def _list_pool(
-        self, tenant_id: str, pool_id: str, before: str | None, inclusive: bool
+        self, tenant_id: str, pool_id: str, before: str | None, inclusive: bool, seen: Snapshot
     ) -> Iterator[tuple[str, Code]]:
         condition = "list_pk = :partition"
         values: Item = {":partition": s(keys.listing_partition(tenant_id, pool_id))}
@@ -97,7 +106,7 @@ class CodeReads:
             for item in self._table.batch_get(
                 [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
             ):
-                if self._outcomes.visible(item):
+                if seen.visible(item):
                     entries.append((item["list_sk"]["S"], code_from_item(item)))
             yield from sorted(entries, key=lambda entry: entry[0], reverse=True)
             if "LastEvaluatedKey" not in page:

@@ -72,12 +72,46 @@ class BatchOutcomes:
         with contextlib.suppress(ConditionFailed):  # already gone, or never staged by the batch
             self._table.delete(**staged_by(key, batch_id))
 
+    def clear_staged(self, tenant_id: str, item: Item) -> None:
+        """Delete a code staged by an aborted batch and the id pointer written for it (unless
+        the pointer now names another code), so an abandoned stage leaves nothing behind."""
+        self.delete_staged(key_of(item), item["staged_batch"]["S"])
+        with contextlib.suppress(ConditionFailed):
+            self._table.delete(
+                Key=keys.number_key(tenant_id, int(item["number"]["N"])),
+                ConditionExpression="#uuid = :uuid",
+                ExpressionAttributeNames={"#uuid": "uuid"},
+                ExpressionAttributeValues={":uuid": item["uuid"]},
+            )
+
     def clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
-        """Delete a staged item of an aborted batch (its writer died, or gave up); True if so."""
+        """Clear a staged item of an aborted batch (its writer died, or gave up); True if so."""
         if self.of_item(tenant_id, item) != ABORTED:
             return False
-        self.delete_staged(key_of(item), item["staged_batch"]["S"])
+        self.clear_staged(tenant_id, item)
         return True
+
+    def snapshot(self) -> "Snapshot":
+        return Snapshot(self)
+
+
+class Snapshot:
+    """Visibility decided once per batch for the whole of one answer: a reader that met a
+    batch undecided does not see its codes appear half-way through the answer when the batch
+    commits, so an answer holds all of a bulk add or none of it."""
+
+    def __init__(self, outcomes: BatchOutcomes) -> None:
+        self._outcomes = outcomes
+        self._decided: dict[str, bool] = {}
+
+    def visible(self, item: Item) -> bool:
+        batch = item.get("staged_batch", {}).get("S")
+        if batch is None:
+            return True
+        decided = self._decided.get(batch)
+        if decided is None:
+            decided = self._decided[batch] = self._outcomes.visible(item)
+        return decided
 
 
 def staged(item: Item, batch_id: str, deadline: int) -> Item:
