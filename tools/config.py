@@ -112,6 +112,8 @@ class PoolConfig(_Strict):
     issue_window: WindowConfig = WindowConfig()
     default_validity_days: int | None = Field(default=None, ge=1, le=3650)
     shard_count: int = Field(default=4, ge=1, le=1000)
+    # Times each code can be redeemed; a code is used up at its last (docs/lifecycle.md).
+    redemptions_per_code: int = Field(default=1, ge=1, le=1000)
     # Demo data: values added once, when the pool has no codes yet.
     seed_codes: list[str] = Field(default_factory=list, max_length=1000)
 
@@ -272,6 +274,7 @@ def _pool(tenant: TenantConfig, pool: PoolConfig) -> Pool:
         issue_window=Window(pool.issue_window.start, pool.issue_window.end),
         default_validity_days=pool.default_validity_days,
         shard_count=pool.shard_count,
+        redemptions_per_code=pool.redemptions_per_code,
     )
 
 

@@ -19,6 +19,7 @@ def pool(
     issue_window: Window | None = None,
     default_validity_days: int | None = None,
     offer_id: int = 2,
+    redemptions_per_code: int = 1,
 ) -> Pool:
     return Pool(
         tenant_id=tenant_id,
@@ -38,6 +39,7 @@ def pool(
         issue_window=issue_window or Window(),
         default_validity_days=default_validity_days,
         shard_count=shard_count,
+        redemptions_per_code=redemptions_per_code,
     )
 
 

@@ -26,16 +26,19 @@ class Rule(NamedTuple):
     target: CodeState
     # Whether the code's validity window must contain the request's effective time.
     needs_validity: bool
+    # Whether a used code with redemptions left (a multi-use code) may leave USED too.
+    from_partly_used: bool = False
 
 
 RULES: dict[Transition, Rule] = {
     Transition.ISSUE: Rule(frozenset({CodeState.AVAILABLE}), CodeState.ISSUED, True),
     # A code may be redeemed without having been issued first (SyncTV and POS flows do that).
+    # A multi-use code is redeemed again while it has uses left; each redemption takes one.
     Transition.REDEEM: Rule(
-        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.USED, True
+        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.USED, True, True
     ),
     Transition.BLOCK: Rule(
-        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.BLOCKED, False
+        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.BLOCKED, False, True
     ),
 }
 
@@ -43,11 +46,15 @@ RULES: dict[Transition, Rule] = {
 def allows(transition: Transition, code: Code, at: datetime) -> bool:
     """Whether ``transition`` may leave ``code``'s current state at effective time ``at``."""
     rule = RULES[transition]
-    if code.activity is not ActivityState.ACTIVE or code.state not in rule.sources:
+    if code.activity is not ActivityState.ACTIVE:
+        return False
+    partly_used = code.state is CodeState.USED and bool(code.uses_left)
+    if code.state not in rule.sources and not (rule.from_partly_used and partly_used):
         return False
     return not rule.needs_validity or code.validity.contains(at)
 
 
 def is_redeemable(code: Code, at: datetime) -> bool:
-    """What SyncTV's validate answers: active, not used or blocked, inside its validity window."""
+    """What SyncTV's validate answers: active, not spent or blocked, inside its validity
+    window."""
     return allows(Transition.REDEEM, code, at)

@@ -119,6 +119,8 @@ class Pool(NamedTuple):
     default_validity_days: int | None = None
     # Shards of the pool's available-code index: each takes ~1,000 claims/s (docs/capacity.md).
     shard_count: int = 4
+    # How many times each code of the pool can be redeemed (docs/lifecycle.md).
+    redemptions_per_code: int = 1
 
 
 class Tenant(NamedTuple):
@@ -208,7 +210,15 @@ class Code(NamedTuple):
     used_by: str | None = None
     used_point_of_contact: PointOfContact | None = None
     blocked_at: datetime | None = None
+    # Redemptions a code of a multi-use pool has left; None for a single-use code.
+    uses_left: int | None = None
 
     @property
     def is_deleted(self) -> bool:
         return self.activity is ActivityState.DELETED
+
+    @property
+    def is_spent(self) -> bool:
+        """Used, with no redemption left: what every protocol shows as used or consumed. A
+        multi-use code is USED from its first redemption, and spent at its last."""
+        return self.state is CodeState.USED and not self.uses_left

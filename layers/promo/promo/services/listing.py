@@ -68,7 +68,7 @@ def pool_codes(
     page: list[Code] = []
     matched = 0
     for _, code in svc.codes.list(pool.tenant_id, [pool.pool_id]):
-        if consumed is not None and (code.used_at is not None) != consumed:
+        if consumed is not None and code.is_spent != consumed:
             continue
         matched += 1
         if matched <= offset:

@@ -71,6 +71,7 @@ def code_from_item(item: Mapping[str, Any]) -> Code:
         used_by=_text(item, "used_by"),
         used_point_of_contact=_contact(item, "used"),
         blocked_at=_moment(item, "blocked_at"),
+        uses_left=int(item["uses_left"]["N"]) if "uses_left" in item else None,
     )
 
 
@@ -107,6 +108,8 @@ def pool_to_item(pool: Pool) -> Item:
     }
     _optional(item, "description", pool.description)
     _optional(item, "default_validity_days", pool.default_validity_days)
+    if pool.redemptions_per_code != 1:
+        item["redemptions_per_code"] = n(pool.redemptions_per_code)
     if pool.issue_window.start is not None:
         item["issue_from"] = s(to_stored(pool.issue_window.start))
     if pool.issue_window.end is not None:
@@ -142,6 +145,7 @@ def pool_from_item(item: Mapping[str, Any]) -> Pool:
         issue_window=Window(_moment(item, "issue_from"), _moment(item, "issue_until")),
         default_validity_days=int(validity_days["N"]) if validity_days else None,
         shard_count=int(item["shard_count"]["N"]),
+        redemptions_per_code=int(item.get("redemptions_per_code", {"N": "1"})["N"]),
     )
 
 

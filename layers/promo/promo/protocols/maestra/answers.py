@@ -73,7 +73,7 @@ def promo_code(outcome: StepOutcome, step: Step) -> dict[str, Any]:
         block |= {
             "availableFromDateTimeUtc": _stamp(code.validity.start),
             "availableTillDateTimeUtc": _stamp(code.validity.end),
-            "isUsed": code.used_at is not None,
+            "isUsed": code.is_spent,
             "usedPointOfContact": _contact(code.used_point_of_contact),
             "usedDateTimeUtc": _stamp(code.used_at),
             "issuedPointOfContact": _contact(code.issued_point_of_contact),

@@ -41,14 +41,16 @@ def _stamp(moment: datetime | None) -> str:
 
 
 def promo_code(parent: etree._Element, code: Code, offer_id: int) -> etree._Element:
-    """One ``<promo_code>``; ``consumed_on``/``consumed_by`` are empty until it is redeemed."""
+    """One ``<promo_code>``; ``consumed_on``/``consumed_by`` are empty until it is spent (a
+    multi-use code: its last redemption), then they name the redemption that spent it."""
     node = xml.child(parent, "promo_code")
     xml.child(node, "id", code.number)
     xml.child(node, "created_at", _stamp(code.audit.created_at))
     xml.child(node, "code", code.value)
     xml.child(node, "offer_id", offer_id)
-    xml.child(node, "consumed_on", _stamp(code.used_at))
-    xml.child(node, "consumed_by", code.used_by or "")
+    spent = code.is_spent
+    xml.child(node, "consumed_on", _stamp(code.used_at) if spent else "")
+    xml.child(node, "consumed_by", (code.used_by or "") if spent else "")
     return node
 
 

@@ -287,6 +287,8 @@ def new_code_item(
         "list_sk": s(keys.listing_position(stamped, number)),
         **window_attributes(validity),
     }
+    if pool.redemptions_per_code > 1:
+        item["uses_left"] = n(pool.redemptions_per_code)
     pointer: Item = {
         **keys.number_key(tenant_id, number),
         "value": s(new.value),

@@ -21,7 +21,7 @@ from promo.store import keys
 from promo.store.codes.bulk_staging import BulkAdds, new_code_item
 from promo.store.codes.receipts import transact_with_receipt
 from promo.store.codes.visibility import NEW_ITEM, BatchOutcomes, settled
-from promo.store.items import Item, code_from_item, contact_attributes, key_of, s
+from promo.store.items import Item, code_from_item, contact_attributes, key_of, n, s
 from promo.store.table import ConditionFailed, Table
 
 AVAILABLE_ATTRIBUTES = "avail_pk, avail_sk"
@@ -184,7 +184,11 @@ def _update_request(write: Write) -> tuple[Item, Item]:
     for index, state in enumerate(sorted(write.rule.sources)):
         values[f":source{index}"] = s(state)
         sources.append(f":source{index}")
-    condition = f"#state IN ({', '.join(sources)}) AND activity = :active AND {condition_settled}"
+    leaves = f"#state IN ({', '.join(sources)})"
+    if write.rule.from_partly_used:  # a multi-use code with redemptions left
+        values[":used"], values[":none_left"] = s(CodeState.USED), n(0)
+        leaves = f"({leaves} OR (#state = :used AND uses_left > :none_left))"
+    condition = f"{leaves} AND activity = :active AND {condition_settled}"
     if write.rule.needs_validity and write.known is None:
         values[":at"] = s(clock.to_stored(write.issuance.at))
         condition += (
@@ -200,6 +204,8 @@ def _update_request(write: Write) -> tuple[Item, Item]:
     for index, (name, value) in enumerate(write.extra.items()):
         values[f":extra{index}"] = value
         assignments.append(f"{name} = :extra{index}")
+    if write.rule.target is CodeState.USED:
+        assignments += _redemption(write, values)
     update: Item = {
         "Key": write.key,
         "ConditionExpression": condition,
@@ -213,6 +219,23 @@ def _update_request(write: Write) -> tuple[Item, Item]:
     return update, values
 
 
+def _redemption(write: Write, values: Item) -> list[str]:
+    """A redemption takes one use (a single-use code has one, implicitly) and is recorded on
+    the code: when, by which credential, for whom, where."""
+    issuance = write.issuance
+    record: Item = {"at": s(clock.to_stored(issuance.at)), "actor": s(issuance.actor)}
+    if issuance.recipient is not None:
+        record["by"] = s(issuance.recipient.identifier)
+    if issuance.point_of_contact is not None:
+        record["point_of_contact"] = s(issuance.point_of_contact.external_id)
+    values[":one"], values[":no_redemptions"] = n(1), {"L": []}
+    values[":redemption"] = {"L": [{"M": record}]}
+    return [
+        "uses_left = if_not_exists(uses_left, :one) - :one",
+        "redemptions = list_append(if_not_exists(redemptions, :no_redemptions), :redemption)",
+    ]
+
+
 def _refusal(transition: Transition, item: Item) -> Exception:
     """Why a visible code refused ``transition``, from the code as it was."""
     if transition is Transition.ISSUE:
@@ -220,6 +243,8 @@ def _refusal(transition: Transition, item: Item) -> Exception:
         if _only_validity_failed(item):
             return OutsideIssueWindow(code=code)
         return NotAvailableForIssue(code=code)
+    if item["state"]["S"] == CodeState.USED and transition is Transition.REDEEM:
+        return TransitionRefused("Promo code has no redemption left.")
     return TransitionRefused(
         f"Promo code cannot go from {item['state']['S']} to {RULES[transition].target}."
     )
