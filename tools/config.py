@@ -114,6 +114,8 @@ class PoolConfig(_Strict):
     shard_count: int = Field(default=4, ge=1, le=1000)
     # Times each code can be redeemed; a code is used up at its last (docs/lifecycle.md).
     redemptions_per_code: int = Field(default=1, ge=1, le=1000)
+    # The most codes of the pool one recipient is ever issued, on every issuing path.
+    max_codes_per_recipient: int | None = Field(default=None, ge=1, le=1_000_000)
     # Demo data: values added once, when the pool has no codes yet.
     seed_codes: list[str] = Field(default_factory=list, max_length=1000)
 
@@ -275,6 +277,7 @@ def _pool(tenant: TenantConfig, pool: PoolConfig) -> Pool:
         default_validity_days=pool.default_validity_days,
         shard_count=pool.shard_count,
         redemptions_per_code=pool.redemptions_per_code,
+        max_codes_per_recipient=pool.max_codes_per_recipient,
     )
 
 

@@ -20,6 +20,7 @@ def pool(
     default_validity_days: int | None = None,
     offer_id: int = 2,
     redemptions_per_code: int = 1,
+    max_codes_per_recipient: int | None = None,
 ) -> Pool:
     return Pool(
         tenant_id=tenant_id,
@@ -40,6 +41,7 @@ def pool(
         default_validity_days=default_validity_days,
         shard_count=shard_count,
         redemptions_per_code=redemptions_per_code,
+        max_codes_per_recipient=max_codes_per_recipient,
     )
 
 

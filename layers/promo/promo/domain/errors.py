@@ -81,6 +81,14 @@ class NotAvailableForIssue(PromoError):
         self.code = code
 
 
+class RecipientLimitReached(NotAvailableForIssue):
+    """The recipient already holds as many codes of the pool as its ``max_codes_per_recipient``
+    allows. Nothing was written."""
+
+    def __init__(self, code: object = None) -> None:
+        super().__init__("The recipient already holds the most codes of this pool it may.", code)
+
+
 class OutsideIssueWindow(PromoError):
     """The effective time is outside the pool's issue window or the code's validity window."""
 

@@ -121,6 +121,8 @@ class Pool(NamedTuple):
     shard_count: int = 4
     # How many times each code of the pool can be redeemed (docs/lifecycle.md).
     redemptions_per_code: int = 1
+    # The most codes of the pool one recipient is ever issued; None: no limit.
+    max_codes_per_recipient: int | None = None
 
 
 class Tenant(NamedTuple):

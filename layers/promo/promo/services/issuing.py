@@ -163,7 +163,7 @@ def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:
     code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
     if code_pool is not None and not code_pool.issue_window.contains(step.issuance.at):
         raise OutsideIssueWindow(code=code)
-    return svc.codes.issue(step.tenant_id, step.value, step.issuance)
+    return svc.codes.issue(step.tenant_id, step.value, step.issuance, code_pool)
 
 
 def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:

@@ -110,6 +110,8 @@ def pool_to_item(pool: Pool) -> Item:
     _optional(item, "default_validity_days", pool.default_validity_days)
     if pool.redemptions_per_code != 1:
         item["redemptions_per_code"] = n(pool.redemptions_per_code)
+    if pool.max_codes_per_recipient is not None:
+        item["max_codes_per_recipient"] = n(pool.max_codes_per_recipient)
     if pool.issue_window.start is not None:
         item["issue_from"] = s(to_stored(pool.issue_window.start))
     if pool.issue_window.end is not None:
@@ -146,6 +148,9 @@ def pool_from_item(item: Mapping[str, Any]) -> Pool:
         default_validity_days=int(validity_days["N"]) if validity_days else None,
         shard_count=int(item["shard_count"]["N"]),
         redemptions_per_code=int(item.get("redemptions_per_code", {"N": "1"})["N"]),
+        max_codes_per_recipient=(
+            int(item["max_codes_per_recipient"]["N"]) if "max_codes_per_recipient" in item else None
+        ),
     )
 
 

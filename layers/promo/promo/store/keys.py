@@ -48,6 +48,15 @@ def receipt_key(tenant_id: str, scope: str, key: str) -> dict[str, dict[str, str
     return {"pk": {"S": f"T#{tenant_id}#RECEIPT#{scope}#{key}"}, "sk": {"S": "RECEIPT"}}
 
 
+def recipient_key(
+    tenant_id: str, pool_id: str, kind: str, identifier: str
+) -> dict[str, dict[str, str]]:
+    """How many codes of a pool a recipient was issued. Recipient ids may hold any character,
+    so the key carries a digest of them (the item keeps them in clear for operators)."""
+    digest = hashlib.sha256(f"{kind}\x00{identifier}".encode()).hexdigest()[:32]
+    return {"pk": {"S": f"T#{tenant_id}#P#{pool_id}#RECIPIENT#{digest}"}, "sk": {"S": "RECIPIENT"}}
+
+
 def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"T#{tenant_id}#BATCH#{batch_id}"}, "sk": {"S": "BATCH"}}
 

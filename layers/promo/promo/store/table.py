@@ -24,11 +24,13 @@ _RETRYABLE_CANCELLATIONS = {
 
 
 class ConditionFailed(Exception):
-    """A conditional write's condition did not hold; ``item`` is the item as it was, if any."""
+    """A conditional write's condition did not hold; ``item`` is the item as it was, if any;
+    in a transaction, ``action`` is the index of the action whose condition failed."""
 
-    def __init__(self, item: Item | None) -> None:
+    def __init__(self, item: Item | None, action: int = 0) -> None:
         super().__init__("conditional check failed")
         self.item = item
+        self.action = action
 
 
 class TransactionCancelled(Exception):

@@ -16,6 +16,7 @@ from promo.domain.errors import (
     PoolClosed,
     PoolNotFound,
     PromoError,
+    RecipientLimitReached,
     StoreUnavailable,
 )
 
@@ -39,6 +40,10 @@ ERRORS: ErrorTable[CrmStatus] = ErrorTable(
         ),
         NoCodeAvailable: CrmStatus(
             "NO_PROMO_CODE_AVAILABLE", "No promo code is left in the promotion campaign"
+        ),
+        RecipientLimitReached: CrmStatus(
+            "RECIPIENT_LIMIT_REACHED",
+            "The recipient already holds the most promo codes of this campaign it may",
         ),
         OutsideIssueWindow: CrmStatus(
             "PROMOTION_CAMPAIGN_NOT_EFFECTIVE", "Promotion campaign is not effective now"

@@ -49,8 +49,10 @@ class CodeStore:
     def claim(self, pool: Pool, issuance: Issuance) -> Code:
         return self._claims.claim(pool, issuance)
 
-    def issue(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
-        return self._transitions.issue(tenant_id, value, issuance)
+    def issue(
+        self, tenant_id: str, value: str, issuance: Issuance, pool: Pool | None = None
+    ) -> Code:
+        return self._transitions.issue(tenant_id, value, issuance, pool)
 
     def create_issued(self, pool: Pool, new: NewCode, issuance: Issuance) -> Code:
         return self._transitions.create_issued(pool, new, issuance)

@@ -62,6 +62,7 @@ class Claims:
         backdated = clock.now() - at > _BACKDATED
         stored_at = clock.to_stored(at)
         own_page: deque[Item] = deque()
+        limit = self._transitions.limit_action(pool, issuance)
         for tried in range(ceiling * 4):
             if tried and tried % ceiling == 0:
                 self._forget_candidates(pool)  # the cached page is stale: read the index afresh
@@ -82,6 +83,7 @@ class Claims:
                 issue_attributes(issuance),
                 key["staged_batch"]["S"] if "staged_batch" in key else None,
                 known=_available_code(pool, key),
+                limit=limit,
             )
             try:
                 item = self._transitions.apply(write)

@@ -15,9 +15,29 @@ from promo.store.table import ConditionFailed, Table, TransactionCancelled
 _RECEIPT_SECONDS = 7 * 24 * 3600
 
 
-def transact_with_receipt(table: Table, actions: list[Item], key: Item, receipt: Receipt) -> None:
-    """``actions`` (the first on the code ``key``) and the receipt's put, atomically;
-    AlreadyDone if the idempotency key was used, ConditionFailed if the code refused."""
+def transact_change(table: Table, actions: list[Item], key: Item, receipt: Receipt | None) -> None:
+    """``actions`` (the first on the code ``key``) and, with a receipt, the receipt's put,
+    atomically. AlreadyDone if the idempotency key was used; ConditionFailed naming the first
+    action whose condition failed (with the item as it was, where DynamoDB returned it)."""
+    puts = [] if receipt is None else [_receipt_put(table, key, receipt)]
+    try:
+        table.transact([*actions, *puts])
+    except TransactionCancelled as cancelled:
+        reasons = [*cancelled.reasons, *([{}] * (len(actions) + 1))]
+        if receipt is not None and _failed(reasons[len(actions)]):
+            item = reasons[len(actions)].get("Item")
+            raise AlreadyDone(_receipt_from_item(item, receipt)) from None
+        for index, reason in enumerate(reasons[: len(actions)]):
+            if _failed(reason):
+                raise ConditionFailed(reason.get("Item"), index) from None
+        raise StoreUnavailable("The transaction was cancelled; retry.") from None
+
+
+def _failed(reason: Item) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def _receipt_put(table: Table, key: Item, receipt: Receipt) -> Item:
     tenant_id, value = key["pk"]["S"][2:].split("#V#", 1)
     item: Item = {
         **keys.receipt_key(tenant_id, receipt.scope, receipt.key),
@@ -26,7 +46,7 @@ def transact_with_receipt(table: Table, actions: list[Item], key: Item, receipt:
         "created_at": s(clock.to_stored(clock.now())),
         "expires_at": n(int(time.time()) + _RECEIPT_SECONDS),
     }
-    receipt_put = {
+    return {
         "Put": {
             "TableName": table.name,
             "Item": item,
@@ -34,16 +54,6 @@ def transact_with_receipt(table: Table, actions: list[Item], key: Item, receipt:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
-    try:
-        table.transact([*actions, receipt_put])
-    except TransactionCancelled as cancelled:
-        reasons = [*cancelled.reasons, *([{}] * (len(actions) + 1))]
-        receipt_reason = reasons[len(actions)]
-        if receipt_reason.get("Code") == "ConditionalCheckFailed":
-            raise AlreadyDone(_receipt_from_item(receipt_reason.get("Item"), receipt)) from None
-        if reasons[0].get("Code") == "ConditionalCheckFailed":
-            raise ConditionFailed(reasons[0].get("Item")) from None
-        raise StoreUnavailable("The transaction was cancelled; retry.") from None
 
 
 def _receipt_from_item(item: Item | None, asked: Receipt) -> Receipt:

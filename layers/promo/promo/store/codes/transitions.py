@@ -13,13 +13,14 @@ from promo.domain.errors import (
     DuplicateValues,
     NotAvailableForIssue,
     OutsideIssueWindow,
+    RecipientLimitReached,
     TransitionRefused,
 )
 from promo.domain.lifecycle import RULES, Rule, Transition
 from promo.domain.models import ActivityState, Code, CodeState, Issuance, NewCode, Pool
 from promo.store import keys
 from promo.store.codes.bulk_staging import BulkAdds, new_code_item
-from promo.store.codes.receipts import transact_with_receipt
+from promo.store.codes.receipts import transact_change
 from promo.store.codes.visibility import NEW_ITEM, BatchOutcomes, settled
 from promo.store.items import Item, code_from_item, contact_attributes, key_of, n, s
 from promo.store.table import ConditionFailed, Table
@@ -39,6 +40,8 @@ class Write(NamedTuple):
     extra: Item
     batch: str | None = None
     known: Item | None = None
+    # The recipient's counter update, when the pool limits codes per recipient.
+    limit: Item | None = None
 
 
 class Transitions:
@@ -47,10 +50,18 @@ class Transitions:
         self._outcomes = outcomes
         self._adds = adds
 
-    def issue(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
-        """Issue the code with this value, if its state and validity allow it then."""
+    def issue(
+        self, tenant_id: str, value: str, issuance: Issuance, pool: Pool | None = None
+    ) -> Code:
+        """Issue the code with this value, if its state and validity allow it then, and if
+        its ``pool`` (given by a caller that knows it) lets the recipient have one more."""
         code = self._transition(
-            tenant_id, value, Transition.ISSUE, issuance, issue_attributes(issuance)
+            tenant_id,
+            value,
+            Transition.ISSUE,
+            issuance,
+            issue_attributes(issuance),
+            self.limit_action(pool, issuance) if pool is not None else None,
         )
         observability.count("IssuedCodes")
         return code
@@ -77,7 +88,8 @@ class Transitions:
             del item[name]
         item["state"] = s(CodeState.ISSUED)
         item.update(issue_attributes(issuance))
-        if issuance.receipt is None:
+        limit = self.limit_action(pool, issuance)
+        if issuance.receipt is None and limit is None:
             self._adds.write_codes([(item, pointer)], stage=None)
         else:
             puts = [
@@ -92,11 +104,18 @@ class Transitions:
                 for written in (item, pointer)
             ]
             try:
-                transact_with_receipt(self._table, puts, key_of(item), issuance.receipt)
-            except ConditionFailed:
+                transact_change(
+                    self._table, puts + ([limit] if limit else []), key_of(item), issuance.receipt
+                )
+            except ConditionFailed as failed:
+                if failed.action == len(puts):
+                    raise RecipientLimitReached from None
                 raise DuplicateValues([new.value]) from None
         observability.count("IssuedCodes")
         return code_from_item(item)
+
+    def limit_action(self, pool: Pool, issuance: Issuance) -> Item | None:
+        return recipient_limit_action(self._table, pool, issuance)
 
     def _transition(
         self,
@@ -105,12 +124,13 @@ class Transitions:
         transition: Transition,
         issuance: Issuance,
         extra: Item,
+        limit: Item | None = None,
     ) -> Code:
         key = keys.code_key(tenant_id, value)
         batch = None
         for _ in range(2):
             try:
-                written = Write(key, RULES[transition], issuance, extra, batch)
+                written = Write(key, RULES[transition], issuance, extra, batch, limit=limit)
                 return code_from_item(self.apply(written))
             except ConditionFailed as failed:
                 if failed.item is None:
@@ -141,18 +161,21 @@ class Transitions:
         update, values = _update_request(write)
         receipt = write.issuance.receipt
         try:
-            if receipt is None and write.known is None:
+            if receipt is None and write.limit is None and write.known is None:
                 return self._table.update(**update, ReturnValues="ALL_NEW")
-            if receipt is None:
+            if receipt is None and write.limit is None:
                 self._table.update(**update)
             else:
-                transact_with_receipt(
+                actions = [{"Update": {"TableName": self._table.name, **update}}]
+                transact_change(
                     self._table,
-                    [{"Update": {"TableName": self._table.name, **update}}],
+                    actions + ([write.limit] if write.limit else []),
                     write.key,
                     receipt,
                 )
         except ConditionFailed as failed:
+            if failed.action == 1:  # the recipient's counter: nothing was issued
+                raise RecipientLimitReached from None
             if failed.item is None or failed.item.get("last_request") != values[":request"]:
                 raise
             observability.count("RetriesMetTheirOwnWrite")
@@ -248,6 +271,30 @@ def _refusal(transition: Transition, item: Item) -> Exception:
     return TransitionRefused(
         f"Promo code cannot go from {item['state']['S']} to {RULES[transition].target}."
     )
+
+
+def recipient_limit_action(table: Table, pool: Pool, issuance: Issuance) -> Item | None:
+    """The update of the recipient's counter for ``pool`` that must succeed with an issue: one
+    more code, if fewer than the pool's ``max_codes_per_recipient`` were issued to them."""
+    recipient = issuance.recipient
+    if pool.max_codes_per_recipient is None or recipient is None:
+        return None
+    return {
+        "Update": {
+            "TableName": table.name,
+            "Key": keys.recipient_key(
+                pool.tenant_id, pool.pool_id, recipient.kind, recipient.identifier
+            ),
+            "UpdateExpression": "ADD issued :one SET recipient_kind = :kind, recipient_id = :id",
+            "ConditionExpression": "attribute_not_exists(issued) OR issued < :most",
+            "ExpressionAttributeValues": {
+                ":one": n(1),
+                ":most": n(pool.max_codes_per_recipient),
+                ":kind": s(recipient.kind),
+                ":id": s(recipient.identifier),
+            },
+        }
+    }
 
 
 def issue_attributes(issuance: Issuance) -> Item:
