@@ -17,6 +17,7 @@ or --table NAME with the default AWS credentials).
 import argparse
 import contextlib
 import csv
+import getpass
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ from typing import Any, TextIO
 
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
-from promo.domain.models import Code, NewCode, Pool, Window
+from promo.domain.models import Code, Issuance, NewCode, Pool, Window
 from promo.secret_hashing import new_token, token_digest
 from promo.services import Services
 from tools import config as config_file
@@ -518,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     credential.add_argument(
         "--replace", action="store_true", help="create: replace a credential of that name"
     )
+    redemption = commands.add_parser("redemption", help="give a redemption of a code back")
+    redemption.add_argument("action", choices=["rollback"])
+    redemption.add_argument("value", help="the code's value")
+    redemption.add_argument("--tenant", default="demo")
+    redemption.add_argument("--reason", required=True, help="recorded with the rollback")
     args = parser.parse_args(argv)
 
     try:
@@ -534,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import(_connect(args), args)
         elif args.command == "export":
             return _export(_connect(args), args)
+        elif args.command == "redemption":
+            return _roll_back(_connect(args), args)
         else:
             return _credential(_connect(args), args)
     except config_file.ConfigError as exc:
@@ -542,6 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     except PromoError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _roll_back(svc: Services, args: argparse.Namespace) -> int:
+    issuance = Issuance(clock.now(), f"admin:{getpass.getuser()}")
+    code = svc.codes.roll_back_redemption(args.tenant, args.value, issuance, args.reason)
+    left = "" if code.uses_left is None else f", {code.uses_left} use(s) left"
+    print(f"rolled back one redemption of {code.value}: now {code.state}{left}")
     return 0
 
 

@@ -17,7 +17,7 @@ from functions.maestra_sync.app import handler as sync_handler
 from functions.maestra_worker.app import handler as worker_handler
 from promo.bootstrap import services
 from promo.domain import clock
-from promo.domain.models import NewCode, Recipient, Window
+from promo.domain.models import CodeState, NewCode, Recipient, Window
 from tests.support.builders import ACTOR
 from tests.support.deployment import event, fixture_path, invoke, use_sender
 from tests.support.tables import Stores
@@ -602,3 +602,59 @@ def test_async_worker_failures_are_retried_and_still_issue_exactly_once(
     assert first == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert second == {"batchItemFailures": []}
     assert len(issued_values(demo)) == 1
+
+
+# ---------------------------------------------------------------- multi-use, limits, rollback
+
+
+def redeem_body(value: str, user: str = "42") -> dict[str, Any]:
+    return {"customer": {"ids": {"webSiteUserId": user}}, "promoCode": {"ids": {"value": value}}}
+
+
+def test_a_multi_use_code_is_redeemed_five_times_then_refused_and_is_used_only_at_the_last(
+    demo: Stores,
+) -> None:
+    answers = [call("RedeemPromoCode", redeem_body("PARTY-5USE-A1", str(n)))[1] for n in range(6)]
+
+    assert [a["status"] for a in answers[:5]] == ["Success"] * 5
+    assert [a["promoCode"]["isUsed"] for a in answers[:5]] == [False] * 4 + [True]
+    assert answers[5]["status"] == "ValidationError"
+    assert answers[5]["validationMessages"][0]["location"] == "/promoCode/ids/value"
+
+
+def test_a_limited_pool_issues_one_code_per_customer_and_answers_not_available_for_issue(
+    demo: Stores,
+) -> None:
+    first = call("IssueFirstOrderCode", customer("7"))[1]
+    again = call("IssueFirstOrderCode", customer("7"))[1]
+    other = call("IssueFirstOrderCode", customer("8"))[1]
+
+    assert first["promoCode"]["issueStatus"] == "Issued"
+    assert again["status"] == "Success"
+    assert again["promoCode"]["issueStatus"] == "NotAvailableForIssue"
+    assert other["promoCode"]["issueStatus"] == "Issued"
+    assert len(issued_values(demo, "first-order")) == 2
+
+
+def test_rollback_redemption_gives_a_use_back_and_a_retry_with_its_transaction_id_replays_it(
+    demo: Stores,
+) -> None:
+    assert call("RedeemPromoCode", redeem_body("SPRING-7KQ3"))[1]["promoCode"]["isUsed"] is True
+    query = {"transactionId": "rollback-1"}
+
+    status, rolled, _ = call("RollbackRedemption", redeem_body("SPRING-7KQ3"), query=query)
+    retried = call("RollbackRedemption", redeem_body("SPRING-7KQ3"), query=query)[1]
+    nothing = call("RollbackRedemption", redeem_body("SPRING-7KQ3"))[1]
+
+    assert status == 200
+    assert rolled["status"] == "Success"
+    assert rolled["promoCode"]["isUsed"] is False
+    assert "issueStatus" not in rolled["promoCode"]
+    assert retried == rolled
+    assert nothing["status"] == "ValidationError"
+    assert (
+        nothing["validationMessages"][0]["message"] == "Promo code has no redemption to roll back."
+    )
+    code = demo.codes.get("demo", "SPRING-7KQ3")
+    assert code is not None
+    assert code.state is CodeState.ISSUED

@@ -101,6 +101,14 @@ class OutsideIssueWindow(PromoError):
         self.code = code
 
 
+class NothingToRollBack(PromoError):
+    """A redemption rollback of a code none of whose redemptions is left to give back."""
+
+    def __init__(self, code: object = None) -> None:
+        super().__init__("Promo code has no redemption to roll back.")
+        self.code = code
+
+
 class TransitionRefused(PromoError):
     """A lifecycle transition whose source state does not hold (e.g. redeeming a used code)."""
 

@@ -38,6 +38,12 @@ class StepKind(StrEnum):
     BY_VALUE_CREATE = "by-value-create"  # issue by value, creating the code in the pool if new
     FROM_POOL = "from-pool"  # issue any available code of the pool
     REDEEM = "redeem"  # use a code by its value
+    ROLLBACK_REDEMPTION = "rollback-redemption"  # give one redemption of a code back
+
+    @property
+    def uses(self) -> bool:
+        """Whether the step uses a code (or gives a use back) rather than issuing one."""
+        return self in (StepKind.REDEEM, StepKind.ROLLBACK_REDEMPTION)
 
 
 class Window(NamedTuple):

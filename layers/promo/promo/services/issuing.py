@@ -12,6 +12,7 @@ from promo.domain.errors import (
     IdempotencyConflict,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingToRollBack,
     OutsideIssueWindow,
     PoolClosed,
     PoolNotFound,
@@ -98,6 +99,7 @@ _BUSINESS_REFUSALS = (
     PoolNotFound,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingToRollBack,
     OutsideIssueWindow,
     TransitionRefused,
 )
@@ -144,6 +146,9 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
     assert step.value is not None
     if step.kind is StepKind.REDEEM:
         return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
+    if step.kind is StepKind.ROLLBACK_REDEMPTION:
+        reason = f"rollback-redemption by {step.issuance.actor}"
+        return svc.codes.roll_back_redemption(step.tenant_id, step.value, step.issuance, reason)
     if step.kind is StepKind.BY_VALUE_CREATE:
         assert pool is not None
         existing = svc.codes.get(step.tenant_id, step.value)

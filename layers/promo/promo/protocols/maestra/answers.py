@@ -13,7 +13,7 @@ from promo.codecs import json as json_codec
 from promo.codecs import xml as xml_codec
 from promo.domain import clock
 from promo.domain.errors import PromoError
-from promo.domain.models import PointOfContact, Pool, StepKind
+from promo.domain.models import PointOfContact, Pool
 from promo.http import HttpRequest, HttpResponse
 from promo.protocols.maestra.errors import ERRORS, ISSUE_STATUSES, REDEEM_REFUSALS
 from promo.protocols.maestra.requests import XML_TYPES, ValidationMessage
@@ -26,7 +26,7 @@ JSON = "application/json; charset=utf-8"
 def success(outcome: StepOutcome, step: Step) -> dict[str, Any]:
     """The answer to a performed step. Issue outcomes travel in ``issueStatus``; a redeem that
     could not happen is the customer's error (ValidationError), as the page has no status."""
-    if step.kind is StepKind.REDEEM and outcome.refusal is not None:
+    if step.kind.uses and outcome.refusal is not None:
         return {
             "status": "ValidationError",
             "validationMessages": [
@@ -64,7 +64,7 @@ def promo_code(outcome: StepOutcome, step: Step) -> dict[str, Any]:
     code = outcome.code
     pool = outcome.pool
     status = "Issued" if outcome.refusal is None else ISSUE_STATUSES.answer(outcome.refusal)
-    block: dict[str, Any] = {"issueStatus": status} if step.kind is not StepKind.REDEEM else {}
+    block: dict[str, Any] = {"issueStatus": status} if not step.kind.uses else {}
     value = code.value if code else step.value
     if value is not None:
         block["ids"] = {"mindboxId": code.number if code else None, "value": value}

@@ -15,6 +15,7 @@ from promo.domain.errors import (
     MalformedRequest,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingToRollBack,
     OutsideIssueWindow,
     PoolNotFound,
     StoreUnavailable,
@@ -55,6 +56,7 @@ REDEEM_REFUSALS: ErrorTable[str] = ErrorTable(
     {
         CodeNotFound: "Promo code not found.",
         OutsideIssueWindow: "Promo code is outside its validity period.",
+        NothingToRollBack: "Promo code has no redemption to roll back.",
     },
     fallback="Promo code cannot be redeemed: it is used, blocked or deleted.",
 )

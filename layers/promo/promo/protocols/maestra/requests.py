@@ -154,6 +154,10 @@ def _step_rules(kind: StepKind, pool_fixed: bool) -> dict[str, str]:
         StepKind.BY_VALUE_CREATE: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": pool_rule},
         StepKind.FROM_POOL: {"/promoCode/ids": _DISALLOWED, "/promoCode/pool": pool_rule},
         StepKind.REDEEM: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
+        StepKind.ROLLBACK_REDEMPTION: {
+            "/promoCode/ids": _MANDATORY,
+            "/promoCode/pool": _DISALLOWED,
+        },
     }[kind]
 
 

@@ -4,6 +4,7 @@
 - ``bulk_staging``: adds, all or nothing, large ones staged and committed by one record;
 - ``visibility``: whether a staged code exists yet (its batch's outcome), for every reader;
 - ``transitions``: issue, redeem and block by value, each one conditional write;
+- ``rollbacks``: one redemption given back, never losing or doubling a use;
 - ``receipts``: idempotency receipts written in the same transaction as the change;
 - ``reads``: lookups by value and id, and listing in creation order;
 - ``deletes``: soft delete.
@@ -21,6 +22,7 @@ from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
 from promo.store.codes.reads import CodeReads, position
+from promo.store.codes.rollbacks import Rollbacks
 from promo.store.codes.transitions import Transitions
 from promo.store.codes.visibility import BatchOutcomes, Snapshot
 from promo.store.table import Table
@@ -35,6 +37,7 @@ class CodeStore:
         self._claims = Claims(table, settings, self.outcomes, self._transitions)
         self._reads = CodeReads(table, self.outcomes)
         self._deletes = Deletes(table, self._reads)
+        self._rollbacks = Rollbacks(table, self.outcomes)
 
     # adding
     def add(
@@ -59,6 +62,11 @@ class CodeStore:
 
     def redeem(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
         return self._transitions.redeem(tenant_id, value, issuance)
+
+    def roll_back_redemption(
+        self, tenant_id: str, value: str, issuance: Issuance, reason: str
+    ) -> Code:
+        return self._rollbacks.roll_back_redemption(tenant_id, value, issuance, reason)
 
     def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
         return self._transitions.block(tenant_id, value, at, actor)

@@ -207,7 +207,10 @@ class BulkAdds:
             "created_by": s(actor),
         }
         try:
-            self._table.put(Item={**record, "outcome": s(COMMITTED)}, ConditionExpression=NEW_ITEM)
+            # Every code is staged by now, so an answer that began after this moment finds
+            # them all (readers show a batch only if it committed before they began).
+            committed = {"outcome": s(COMMITTED), "committed_at": n(int(time.time() * 1000))}
+            self._table.put(Item={**record, **committed}, ConditionExpression=NEW_ITEM)
         except ConditionFailed:
             # Our own retried commit, or a reader's abort of a stage that outlived its expiry.
             return self._outcomes.outcome(tenant_id, batch_id, deadline=None) == COMMITTED

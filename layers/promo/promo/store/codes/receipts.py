@@ -33,6 +33,12 @@ def transact_change(table: Table, actions: list[Item], key: Item, receipt: Recei
         raise StoreUnavailable("The transaction was cancelled; retry.") from None
 
 
+def recorded(table: Table, tenant_id: str, receipt: Receipt) -> Receipt | None:
+    """The receipt an earlier request with this idempotency key left, if any."""
+    item = table.get(keys.receipt_key(tenant_id, receipt.scope, receipt.key))
+    return None if item is None else _receipt_from_item(item, receipt)
+
+
 def _failed(reason: Item) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
 

@@ -27,7 +27,8 @@ class BatchOutcomes:
 
     def __init__(self, table: Table) -> None:
         self._table = table
-        self._outcomes: dict[tuple[str, str], str] = {}
+        # (tenant, batch) -> (final outcome, commit time in ms since the epoch; 0 if unknown)
+        self._outcomes: dict[tuple[str, str], tuple[str, int]] = {}
 
     def abort(self, tenant_id: str, batch_id: str) -> str:
         """Write the batch's abort record unless it already has an outcome; the final outcome."""
@@ -44,18 +45,25 @@ class BatchOutcomes:
         A stage past its ``deadline`` whose writer never decided is aborted here, so its codes
         can be cleared. Final outcomes are remembered: they never change.
         """
+        return self.record(tenant_id, batch_id, deadline)[0]
+
+    def record(self, tenant_id: str, batch_id: str, deadline: int | None) -> tuple[str | None, int]:
+        """The batch's outcome and, when committed, its commit time (ms; 0 for a record
+        written before commit times were kept)."""
         remembered = self._outcomes.get((tenant_id, batch_id))
         if remembered is not None:
             return remembered
         item = self._table.get(keys.batch_key(tenant_id, batch_id))
         outcome = None if item is None else str(item.get("outcome", {"S": COMMITTED})["S"])
+        committed_at = int(item["committed_at"]["N"]) if item and "committed_at" in item else 0
         if outcome is None and deadline is not None and deadline < time.time():
             outcome = self.abort(tenant_id, batch_id)
-        if outcome is not None:
-            if len(self._outcomes) >= _REMEMBERED_OUTCOMES:
-                self._outcomes.clear()
-            self._outcomes[(tenant_id, batch_id)] = outcome
-        return outcome
+        if outcome is None:
+            return None, 0
+        if len(self._outcomes) >= _REMEMBERED_OUTCOMES:
+            self._outcomes.clear()
+        self._outcomes[(tenant_id, batch_id)] = (outcome, committed_at)
+        return outcome, committed_at
 
     def of_item(self, tenant_id: str, item: Item) -> str | None:
         """The outcome of the batch that staged ``item``; COMMITTED for an item never staged."""
@@ -96,28 +104,43 @@ class BatchOutcomes:
 
 
 class Snapshot:
-    """Visibility decided once per batch for the whole of one answer: a reader that met a
-    batch undecided does not see its codes appear half-way through the answer when the batch
-    commits, so an answer holds all of a bulk add or none of it."""
+    """What one answer shows of the bulk adds: the batches committed before the answer began,
+    each whole, and nothing of the others. A batch's codes are all staged before its commit
+    time is taken, so an answer that began after it finds every one of them in the index; an
+    answer that began before it shows none, even a code of the batch whose first change (a
+    claim, an issue) dropped its staging marker meanwhile — every staged code keeps the id of
+    the add that staged it."""
 
     def __init__(self, outcomes: BatchOutcomes) -> None:
         self._outcomes = outcomes
+        self._began = int(time.time() * 1000)
         self._decided: dict[str, bool] = {}
 
     def visible(self, item: Item) -> bool:
-        batch = item.get("staged_batch", {}).get("S")
+        marker = item.get("staged_batch") or item.get("added_batch")
+        batch = None if marker is None else str(marker["S"])
         if batch is None:
             return True
         decided = self._decided.get(batch)
         if decided is None:
-            decided = self._decided[batch] = self._outcomes.visible(item)
+            staged_until = item.get("staged_until")
+            deadline = int(staged_until["N"]) if staged_until else None
+            outcome, committed_at = self._outcomes.record(item["tenant"]["S"], batch, deadline)
+            decided = outcome == COMMITTED and committed_at < self._began
+            self._decided[batch] = decided
         return decided
 
 
 def staged(item: Item, batch_id: str, deadline: int) -> Item:
     """A staged copy: invisible to readers and claims until its batch commits, and from then on
     visible as it is, marked until its first change (readers check the batch's outcome)."""
-    return {**item, "staged_batch": s(batch_id), "staged_until": n(deadline)}
+    return {
+        **item,
+        "staged_batch": s(batch_id),
+        "staged_until": n(deadline),
+        # Kept after the marker goes: which add a code came in with (readers' snapshots).
+        "added_batch": s(batch_id),
+    }
 
 
 def staged_by(key: Item, batch_id: str) -> Item:
