@@ -152,7 +152,9 @@ def test_a_bulk_adds_stage_expires_after_every_function_that_writes_one_has_time
     """A stage's deadline follows the writer's timeout plus a margin: no stage outlives the
     function that wrote it, and none blocks its values much longer."""
     template = load_template()
-    expiry = int(template["Globals"]["Function"]["Environment"]["Variables"]["STAGED_WRITE_EXPIRY_SECONDS"])
+    expiry = int(
+        template["Globals"]["Function"]["Environment"]["Variables"]["STAGED_WRITE_EXPIRY_SECONDS"]
+    )
     default = int(template["Globals"]["Function"].get("Timeout", 3))
     timeouts = [
         int(resource["Properties"].get("Timeout", default))
