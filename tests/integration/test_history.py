@@ -26,7 +26,7 @@ SEED = int(os.environ.get("CHAOS_SEED", "20250915"))
 WORKERS = int(os.environ.get("HISTORY_WORKERS", "4"))
 OPERATIONS = int(os.environ.get("HISTORY_OPERATIONS", "2200"))
 # The workers stop sending when this has passed; the count asserted below must be reached by then.
-SECONDS = float(os.environ.get("HISTORY_SECONDS", "70"))
+SECONDS = float(os.environ.get("HISTORY_SECONDS", "75"))
 FAULT_RATE = float(os.environ.get("HISTORY_FAULT_RATE", "0.06"))
 LARGE_ADDS = int(os.environ.get("HISTORY_LARGE_ADDS", "2"))
 MIN_OPERATIONS = int(os.environ.get("HISTORY_MIN_OPERATIONS", "2000"))
