@@ -58,6 +58,16 @@ fuzz: install ## Fuzz every route with 5,000 requests and a new seed (FUZZ_SEED=
 	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} && echo "FUZZ_SEED=$$seed" && \
 	  FUZZ_SEED=$$seed FUZZ_REQUESTS_PER_ROUTE=5000 FUZZ_ROUTE_SECONDS=1200 $(BIN)/pytest tests/fuzz
 
+# The history checker (tests/integration/test_history.py): `make test` runs separate processes
+# through injected faults with a fixed seed, bounded in time; `make chaos` runs more processes,
+# operations and faults, with a new seed each run (printed; CHAOS_SEED=N repeats a run).
+.PHONY: chaos
+chaos: install ## Run the history checker longer: 8 processes, 8,000 operations, more faults, a new seed (CHAOS_SEED=N repeats)
+	@seed=$${CHAOS_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} && echo "CHAOS_SEED=$$seed" && \
+	  CHAOS_SEED=$$seed HISTORY_WORKERS=8 HISTORY_OPERATIONS=8000 HISTORY_MIN_OPERATIONS=6000 \
+	  HISTORY_SECONDS=300 HISTORY_FAULT_RATE=0.08 HISTORY_MIN_FAULTS=400 HISTORY_LARGE_ADDS=4 \
+	  $(BIN)/pytest tests/integration/test_history.py
+
 .PHONY: lint
 lint: install ## ruff (lint + format check), mypy, sam validate --lint
 	$(BIN)/ruff check .
