@@ -22,6 +22,9 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         patch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
         # Credentials are read afresh on every call, so revocations show at once.
         patch.setenv("CONFIG_CACHE_SECONDS", "0")
+        # A cold start from the environment: cold_start() alone copies the installed
+        # services' settings, which name the previous module's (deleted) table.
+        promo.bootstrap.install(None)
         cold_start()
         yield build_world(promo.bootstrap.services(), name)
         cold_start()
