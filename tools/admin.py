@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
 from promo.domain.models import Code, Issuance, NewCode, Pool, Window
+from promo.domain.values import normalize_value
 from promo.secret_hashing import new_token, token_digest
 from promo.services import Services
 from tools import config as config_file
@@ -156,9 +157,9 @@ def _rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
 def _parse_row(row: dict[str, str]) -> tuple[str, Window]:
     if "" in row:
         raise InvalidRequest(f"has {row['']}")
-    value = (row.get("value") or "").strip()
-    if not 1 <= len(value) <= 128:
-        raise InvalidRequest("value must be 1 to 128 characters")
+    # The one value policy: refused, never repaired (a value with a space at an end is not
+    # imported as another value), and kept in its canonical (NFC) form.
+    value = normalize_value(row.get("value") or "")
     moments = []
     for name in ("valid_from", "valid_until"):
         text = (row.get(name) or "").strip()
@@ -226,7 +227,7 @@ def _checked_rows(pool: Pool, stream: TextIO, report: ImportReport) -> list[tupl
             value, window = _parse_row(row)
             code = NewCode(pool.pool_id, value, window)
         except PromoError as invalid:
-            report.rejected.append((line, (row.get("value") or "").strip(), invalid.message))
+            report.rejected.append((line, row.get("value") or "", invalid.message))
             continue
         if value in seen:
             report.rejected.append((line, value, f"repeats line {seen[value]}"))

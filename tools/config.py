@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from promo.codecs.fields import CodeValue
 from promo.domain.credentials import MaestraEndpoint, MaestraOperation, MewsAccessToken, User
 from promo.domain.models import CrmCampaign, Pool, PoolAliases, StepKind, Tenant, Window
 from promo.secret_hashing import hash_password, token_digest, verify_password
@@ -117,7 +118,8 @@ class PoolConfig(_Strict):
     # The most codes of the pool one recipient is ever issued, on every issuing path.
     max_codes_per_recipient: int | None = Field(default=None, ge=1, le=1_000_000)
     # Demo data: values added once, when the pool has no codes yet.
-    seed_codes: list[str] = Field(default_factory=list, max_length=1000)
+    # Demo data too follows the value policy (promo.domain.values): refused, never repaired.
+    seed_codes: list[CodeValue] = Field(default_factory=list, max_length=1000)
 
 
 class MaestraOperationConfig(_Strict):

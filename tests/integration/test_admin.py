@@ -58,6 +58,42 @@ def test_import_names_bad_rows_by_line_and_then_writes_nothing(demo: Stores) -> 
     assert not demo.codes.existing_values("demo", [f"IMPORT-{i}" for i in range(1, 7)])
 
 
+def test_import_refuses_padded_and_look_alike_values_instead_of_repairing_them(
+    demo: Stores,
+) -> None:
+    """Issue 15 item 7: import stripped values, so " PAD " became the code PAD; now the one
+    value policy refuses it, names the line, and the file writes nothing."""
+    pool = demo.catalog.get_pool("demo", "welcome")
+    assert pool is not None
+    rows = [
+        "value",
+        " PAD-IMPORT ",  # line 2: space at both ends
+        "CAF\u00c9-IMPORT",  # line 3: NFC
+        "CAFE\u0301-IMPORT",  # line 4: the same value in NFD, a repeat of line 3
+        "\uff33PRING-IMPORT",  # line 5: fullwidth S
+        "SPRIN\u0410G-IMPORT",  # line 6: a Cyrillic letter in a Latin value
+        "OK-IMPORT",  # line 7
+    ]
+
+    report = admin.import_codes(services(), pool, io.StringIO("\n".join(rows) + "\n"))
+
+    assert report.invalid
+    assert [(line, value) for line, value, _ in report.rejected] == [
+        (2, " PAD-IMPORT "),
+        (4, "CAF\u00c9-IMPORT"),
+        (5, "\uff33PRING-IMPORT"),
+        (6, "SPRIN\u0410G-IMPORT"),
+    ]
+    reasons = {line: reason for line, _, reason in report.rejected}
+    assert "not stripped" in reasons[2]
+    assert "repeats line 3" in reasons[4]
+    assert "U+FF33" in reasons[5]
+    assert "mix Latin and Cyrillic" in reasons[6]
+    assert not demo.codes.existing_values(
+        "demo", ["PAD-IMPORT", " PAD-IMPORT ", "CAF\u00c9-IMPORT", "OK-IMPORT"]
+    )
+
+
 def test_import_then_export_round_trips_values_and_validity(demo: Stores) -> None:
     pool = demo.catalog.get_pool("demo", "welcome")
     assert pool is not None

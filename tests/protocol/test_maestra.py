@@ -440,6 +440,70 @@ def test_redeem_marks_the_code_used_and_issue_then_shows_every_field(demo: Store
         assert field in code, field
 
 
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            {
+                "availableFromDateTimeUtc": "2024-01-01 00:00:00.000",
+                "availableTillDateTimeUtc": "2024-02-01 00:00:00.000",
+            },
+            "Promo code has expired.",
+        ),
+        ({"availableFromDateTimeUtc": "2039-01-01 00:00:00.000"}, "Promo code is not valid yet."),
+    ],
+    ids=["expired", "not-yet-valid"],
+)
+def test_redeem_outside_the_codes_validity_says_so_and_changes_nothing(
+    demo: Stores, window: dict[str, str], message: str
+) -> None:
+    """Issue 15 item 8: such a redeem said "used, blocked or deleted"."""
+    value = "WINDOW-" + message.split()[-1].rstrip(".").upper()
+    demo.codes.add(
+        "demo",
+        {"spring": _spring(demo)},
+        [NewCode("spring", value, _window(window))],
+        ACTOR,
+    )
+
+    _, json_answer, _ = call("RedeemPromoCode", by_value(value))
+    _, xml_answer, _ = call("RedeemPromoCode", by_value(value), fmt="xml")
+
+    for answer in (json_answer, xml_answer):
+        assert answer["status"] == "ValidationError"
+        (entry,) = answer["validationMessages"]
+        assert entry["message"] == message
+        assert entry["location"] == "/promoCode/ids/value"
+    code = demo.codes.get("demo", value)
+    assert code is not None
+    assert code.used_at is None
+
+
+def test_redeem_of_a_used_code_inside_its_validity_still_says_used(demo: Stores) -> None:
+    call("RedeemPromoCode", by_value("SPRING-HN62"))
+
+    _, again, _ = call("RedeemPromoCode", by_value("SPRING-HN62"))
+
+    assert again["validationMessages"][0]["message"] == (
+        "Promo code cannot be redeemed: it is used, blocked or deleted."
+    )
+
+
+def _spring(stores: Stores) -> Any:
+    pool = stores.catalog.get_pool("demo", "spring")
+    assert pool is not None
+    return pool
+
+
+def _window(fields: dict[str, str]) -> Window:
+    return Window(
+        *(
+            clock.parse_maestra(fields[name], name) if name in fields else None
+            for name in ("availableFromDateTimeUtc", "availableTillDateTimeUtc")
+        )
+    )
+
+
 def test_a_blocked_code_shows_when_it_was_blocked(demo: Stores) -> None:
     # A used code cannot be blocked, so blockedDateTimeUtc is shown on its own code.
     demo.codes.block("demo", "SPRING-P9TW", clock.now(), ACTOR)

@@ -304,14 +304,43 @@ def test_a_portfolio_token_must_name_the_enterprise_it_adds_to(world: Stores) ->
     assert world.codes.get("globex", "PORTFOLIO") is not None
 
 
-def test_a_single_enterprise_token_ignores_enterprise_id(world: Stores) -> None:
-    params = [{"VoucherId": ADD_VOUCHERS[0], "Value": "IGNORED"}]
+def test_a_single_enterprise_token_refuses_an_enterprise_outside_its_scope_and_writes_nothing(
+    world: Stores,
+) -> None:
+    """Issue 15 item 8: the add used to answer 200 and write to the token's own enterprise,
+    while getAll answered 403 for the same EnterpriseId."""
+    params = [{"VoucherId": ADD_VOUCHERS[0], "Value": "OUTSIDE"}]
 
-    status, _ = call(ADD, {"VoucherCodeParameters": params, "EnterpriseId": GLOBEX_ENTERPRISE})
+    status, body = call(ADD, {"VoucherCodeParameters": params, "EnterpriseId": GLOBEX_ENTERPRISE})
+
+    assert_mews_error(status, body, 403)
+    assert GLOBEX_ENTERPRISE in body["Message"]
+    assert world.codes.get("acme", "OUTSIDE") is None
+    assert world.codes.get("globex", "OUTSIDE") is None
+
+
+def test_a_single_enterprise_token_may_name_its_own_enterprise(world: Stores) -> None:
+    params = [{"VoucherId": ADD_VOUCHERS[0], "Value": "OWN-ENTERPRISE"}]
+
+    status, _ = call(ADD, {"VoucherCodeParameters": params, "EnterpriseId": ACME_ENTERPRISE})
 
     assert status == 200
-    assert world.codes.get("acme", "IGNORED") is not None
-    assert world.codes.get("globex", "IGNORED") is None
+    assert world.codes.get("acme", "OWN-ENTERPRISE") is not None
+
+
+def test_delete_refuses_an_enterprise_outside_the_tokens_scope_and_deletes_nothing(
+    world: Stores,
+) -> None:
+    added = add_codes(1, prefix="SCOPE")
+
+    status, body = call(
+        DELETE, {"VoucherCodeIds": [added[0]["Id"]], "EnterpriseId": GLOBEX_ENTERPRISE}
+    )
+
+    assert_mews_error(status, body, 403)
+    code = world.codes.get("acme", added[0]["Value"])
+    assert code is not None
+    assert not code.is_deleted
 
 
 # ---------------------------------------------------------------- getAll

@@ -85,6 +85,28 @@ def test_invalid_files_are_refused_with_a_reason(tmp_path: Path, text: str, expe
     assert any(expected in problem for problem in problems(write(tmp_path, text)))
 
 
+def test_seed_codes_follow_the_value_policy_refused_not_stripped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+tenants:
+  - id: shop
+    name: Shop
+    pools:
+      - id: spring
+        name: Spring
+        seed_codes: ["OK-1", " PADDED ", "\\uFF33PRING"]
+""",
+    )
+
+    found = problems(path)
+
+    assert any(p.startswith("tenants[0].pools[0].seed_codes[1]") for p in found), found
+    assert any("not stripped" in p for p in found)
+    assert any(p.startswith("tenants[0].pools[0].seed_codes[2]") and "U+FF33" in p for p in found)
+    assert not any("seed_codes[0]" in p for p in found)
+
+
 def test_secrets_may_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

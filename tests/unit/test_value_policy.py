@@ -297,3 +297,44 @@ def test_given_any_text_when_rendered_safely_then_it_is_xml_safe_and_keeps_what_
     assert xml_safe_text(rendered)
     assert len(rendered) == len(text)
     assert all(r == t or r == "\ufffd" for r, t in zip(rendered, text, strict=True))
+
+
+# ---------------------------------------------------------------------- where the policy applies
+
+
+def test_a_new_code_holds_its_value_in_nfc_and_refuses_what_the_policy_refuses() -> None:
+    from promo.domain.models import NewCode
+
+    assert NewCode("pool", "CAFE\u0301").value == "CAF\u00c9"
+    for refused in (" PAD ", "SPRING\u3164", "\uff33PRING", "A\x01B", "X" * 129):
+        with pytest.raises(InvalidRequest) as error:
+            NewCode("pool", refused)
+        assert error.value.location == "Value"
+
+
+def test_the_xml_codec_renders_any_stored_text() -> None:
+    from promo.codecs import xml
+
+    root = etree.Element("r")
+    xml.child(root, "value", "A\x01B\ufffeC")
+
+    assert etree.fromstring(xml.render(root)).findtext("value") == "A\ufffdB\ufffdC"
+
+
+def test_request_fields_refuse_with_their_location_and_keep_the_nfc_form() -> None:
+    from promo.codecs import json as json_codec
+    from promo.protocols.mews.requests import AddRequest
+
+    model = json_codec.built(AddRequest)
+    voucher = "fe568bbd-1ecb-4bb2-bf77-96c3698de20d"
+    envelope = {"ClientToken": "c", "AccessToken": "a", "Client": "t"}
+
+    def add(value: str) -> AddRequest:
+        params = [{"VoucherId": voucher, "Value": value}]
+        return json_codec.validate({**envelope, "VoucherCodeParameters": params}, model)
+
+    assert add("CAFE\u0301").VoucherCodeParameters[0].Value == "CAF\u00c9"
+    with pytest.raises(InvalidRequest) as refused:
+        add(" PAD ")
+    assert refused.value.location == "VoucherCodeParameters.0.Value"
+    assert "not stripped" in refused.value.message

@@ -9,6 +9,7 @@ from io import BytesIO
 from lxml import etree
 
 from promo.domain.errors import MalformedRequest
+from promo.domain.values import render_safe
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 32
@@ -68,9 +69,11 @@ def child_text(parent: etree._Element | None, path: str) -> str | None:
 def child(
     parent: etree._Element, tag: str, text: str | int | None = None, **attributes: str
 ) -> etree._Element:
+    """A child element; its text passes through ``render_safe``, so an answer never fails on
+    a stored text XML 1.0 cannot carry (each such character becomes U+FFFD)."""
     node = etree.SubElement(parent, tag, attributes)
     if text is not None:
-        node.text = str(text)
+        node.text = render_safe(str(text))
     return node
 
 

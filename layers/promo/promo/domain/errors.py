@@ -113,6 +113,20 @@ class TransitionRefused(PromoError):
     """A lifecycle transition whose source state does not hold (e.g. redeeming a used code)."""
 
 
+class CodeExpired(TransitionRefused):
+    """A redeem of a code whose validity window ended before the request's effective time."""
+
+    def __init__(self, message: str = "Promo code has expired.") -> None:
+        super().__init__(message)
+
+
+class CodeNotYetValid(TransitionRefused):
+    """A redeem of a code whose validity window starts after the request's effective time."""
+
+    def __init__(self, message: str = "Promo code is not valid yet.") -> None:
+        super().__init__(message)
+
+
 class DuplicateValues(PromoError):
     """Values already present in the tenant or repeated within one request. Nothing was written."""
 

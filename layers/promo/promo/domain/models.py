@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID
 
-from promo.domain.errors import InvalidRequest
+from promo.domain.values import normalize_value
 
 
 class CodeState(StrEnum):
@@ -174,15 +174,14 @@ class Issuance(NamedTuple):
     receipt: Receipt | None = None
 
 
-MAX_VALUE_LENGTH = 128
-
-
 @dataclass(frozen=True, slots=True)
 class NewCode:
     """A code to be added: what the caller decides. Ids and audit come from the store.
 
-    Every protocol must be able to show every code, XML ones included, so a value is 1 to 128
-    printable characters: no control characters, line breaks or lone surrogates.
+    Every protocol must be able to show every code and name it the same way, so the value is
+    held in its canonical form under the one value policy (``promo.domain.values``): built
+    with a value the policy refuses, it raises ``InvalidRequest``; built with another spelling
+    of an acceptable value (NFD), it holds the NFC form.
     """
 
     pool_id: str
@@ -190,12 +189,9 @@ class NewCode:
     validity: Window = field(default_factory=Window)
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.value) <= MAX_VALUE_LENGTH or not self.value.isprintable():
-            raise InvalidRequest(
-                f"Promo code values are 1 to {MAX_VALUE_LENGTH} printable characters: "
-                f"{self.value!r} is not.",
-                "Value",
-            )
+        canonical = normalize_value(self.value, field="Value")
+        if canonical != self.value:
+            object.__setattr__(self, "value", canonical)
 
 
 class Code(NamedTuple):

@@ -5,9 +5,12 @@ request replays its first outcome."""
 from datetime import datetime
 from typing import NamedTuple
 
+from promo.domain import lifecycle
 from promo.domain.errors import (
     AlreadyDone,
+    CodeExpired,
     CodeNotFound,
+    CodeNotYetValid,
     DuplicateValues,
     IdempotencyConflict,
     NoCodeAvailable,
@@ -19,6 +22,7 @@ from promo.domain.errors import (
     PromoError,
     TransitionRefused,
 )
+from promo.domain.lifecycle import Transition
 from promo.domain.models import (
     Code,
     Issuance,
@@ -135,8 +139,27 @@ def _perform(svc: Services, step: Step) -> StepOutcome:
         known = getattr(refusal, "code", None)
         if known is None and step.value is not None:
             known = svc.codes.get(step.tenant_id, step.value)
-        return StepOutcome(known, pool, refusal)
+        return StepOutcome(known, pool, _why_not(refusal, known, step))
     return StepOutcome(code, pool)
+
+
+def _why_not(refusal: PromoError, code: Code | None, step: Step) -> PromoError:
+    """The refusal to answer: a redeem the store refused, of a code whose state allowed it,
+    failed on the code's validity window, and says so (expired, or not valid yet) rather than
+    "used, blocked or deleted". Judged from the code as read after the refusal; if it changed
+    in between, the store's own refusal stands."""
+    if step.kind is not StepKind.REDEEM or not isinstance(refusal, TransitionRefused):
+        return refusal
+    at = step.issuance.at
+    if code is None or not lifecycle.allows(
+        Transition.REDEEM, code._replace(validity=Window()), at
+    ):
+        return refusal
+    if code.validity.start is not None and at < code.validity.start:
+        return CodeNotYetValid()
+    if code.validity.end is not None and at > code.validity.end:
+        return CodeExpired()
+    return refusal
 
 
 def _run(svc: Services, step: Step, pool: Pool | None) -> Code:

@@ -8,6 +8,7 @@ from promo.codecs import json as json_codec
 from promo.domain import clock
 from promo.domain.errors import PoolNotFound
 from promo.domain.models import Code, CodeState, PointOfContact, Pool
+from promo.domain.values import render_safe
 from promo.http import HttpResponse
 from promo.protocols.crm.auth import CrmCaller
 from promo.protocols.crm.errors import CrmStatus
@@ -28,7 +29,8 @@ def _date(moment: datetime | None) -> str | None:
 
 def _present(**attributes: str | None) -> dict[str, str]:
     # CRM.COM leaves out what a user or unit object does not know (the page's example).
-    return {name: value for name, value in attributes.items() if value}
+    # Stored texts always render (render_safe), as in every other protocol's answers.
+    return {name: render_safe(value) for name, value in attributes.items() if value}
 
 
 def _user(actor: str, caller: CrmCaller) -> dict[str, str]:
@@ -39,7 +41,8 @@ def _user(actor: str, caller: CrmCaller) -> dict[str, str]:
             person_name=caller.person_name,
             email=caller.email,
         )
-    name = actor.removeprefix("crm:")  # another user, or another protocol's credential
+    # Another user, or another protocol's credential.
+    name = render_safe(actor.removeprefix("crm:"))
     return {"id": name, "username": name}
 
 
@@ -53,7 +56,7 @@ def campaign(pool: Pool) -> dict[str, Any]:
     crm = pool.aliases.crm_campaign
     if crm is None:
         raise PoolNotFound
-    return {
+    named = {
         "id": crm.id,
         "name": crm.name,
         "alternative_code": crm.alternative_code,
@@ -62,6 +65,7 @@ def campaign(pool: Pool) -> dict[str, Any]:
         "short_description": crm.short_description,
         "type": crm.type,
     }
+    return {name: None if text is None else render_safe(text) for name, text in named.items()}
 
 
 def promo_code(
@@ -72,7 +76,7 @@ def promo_code(
     by_caller = audit.updated_by == caller.actor
     data = {
         "id": code.uuid.hex.upper(),
-        "code": code.value,
+        "code": render_safe(code.value),
         "life_cycle_state": "NOT_EFFECTIVE" if code.is_deleted else _LIFE_CYCLE[code.state],
         "expiration_date": _date(code.validity.end),
         "promotion_campaign": campaign(pool),

@@ -18,11 +18,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from promo.codecs import json as json_codec
+from promo.codecs.fields import WIRE_TEXT
 from promo.domain.errors import MalformedRequest
 from promo.domain.models import Recipient
 from promo.http import HttpRequest
 
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+# Identifiers and names can be recorded (a recipient) and so reach an answer: each is refused
+# when XML 1.0 could not carry it (promo.domain.values.check_wire_text).
+Text = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=256),
+    WIRE_TEXT,
+]
 Secret = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
 
 

@@ -14,6 +14,7 @@ from promo.codecs import xml as xml_codec
 from promo.domain import clock
 from promo.domain.errors import PromoError
 from promo.domain.models import PointOfContact, Pool
+from promo.domain.values import render_safe
 from promo.http import HttpRequest, HttpResponse
 from promo.protocols.maestra.errors import ERRORS, ISSUE_STATUSES, REDEEM_REFUSALS
 from promo.protocols.maestra.requests import XML_TYPES, ValidationMessage
@@ -60,7 +61,9 @@ def _pool(pool: Pool | None, alias: str | None) -> dict[str, Any] | None:
 
 
 def promo_code(outcome: StepOutcome, step: Step) -> dict[str, Any]:
-    """The ``<promoCode>`` block, every field of the page in its order; absent values omitted."""
+    """The ``<promoCode>`` block, every field of the page in its order; absent values omitted.
+    Stored texts (value, points of contact, pool names) pass through ``render_safe``, so one
+    stored before the boundary check still renders, alike in XML and JSON."""
     code = outcome.code
     pool = outcome.pool
     status = "Issued" if outcome.refusal is None else ISSUE_STATUSES.answer(outcome.refusal)
@@ -88,7 +91,7 @@ def _prune(data: Any) -> Any:
     if isinstance(data, dict):
         pruned = {k: _prune(v) for k, v in data.items()}
         return {k: v for k, v in pruned.items() if v is not None and v != {}}
-    return data
+    return render_safe(data) if isinstance(data, str) else data
 
 
 def _to_xml(parent: etree._Element, data: Any) -> None:

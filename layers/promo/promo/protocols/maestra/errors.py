@@ -8,7 +8,9 @@ a ValidationError message. Choices where the page is silent: docs/protocols/maes
 from promo.codecs.errors import ErrorTable
 from promo.domain.errors import (
     AuthenticationFailed,
+    CodeExpired,
     CodeNotFound,
+    CodeNotYetValid,
     Forbidden,
     IdempotencyConflict,
     InvalidRequest,
@@ -55,6 +57,8 @@ ISSUE_STATUSES: ErrorTable[str] = ErrorTable(
 REDEEM_REFUSALS: ErrorTable[str] = ErrorTable(
     {
         CodeNotFound: "Promo code not found.",
+        CodeExpired: "Promo code has expired.",
+        CodeNotYetValid: "Promo code is not valid yet.",
         OutsideIssueWindow: "Promo code is outside its validity period.",
         NothingToRollBack: "Promo code has no redemption to roll back.",
     },

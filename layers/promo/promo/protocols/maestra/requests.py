@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from promo.codecs import json as json_codec
 from promo.codecs import xml as xml_codec
+from promo.codecs.fields import CodeValue, WireText
 from promo.domain import clock
 from promo.domain.errors import MalformedRequest, PromoError
 from promo.domain.models import Issuance, PointOfContact, Receipt, Recipient, StepKind, Window
@@ -41,11 +42,13 @@ class _Model(BaseModel):
 
 
 class CodeIds(_Model):
-    value: str | None = Field(default=None, min_length=1, max_length=128)
+    # The value policy (promo.domain.values): refused, never repaired; canonical (NFC) here,
+    # so every lookup by value uses that form.
+    value: CodeValue | None = None
 
 
 class PoolIds(_Model):
-    externalId: str = Field(min_length=1, max_length=256)  # noqa: N815 - Mindbox's name
+    externalId: WireText = Field(min_length=1, max_length=256)  # noqa: N815 - Mindbox's name
 
 
 class PoolRef(_Model):
@@ -60,7 +63,7 @@ class PromoCodeIn(_Model):
 
 
 class CustomerIds(_Model):
-    webSiteUserId: str | None = Field(default=None, min_length=1, max_length=256)  # noqa: N815
+    webSiteUserId: WireText | None = Field(default=None, min_length=1, max_length=256)  # noqa: N815
 
 
 class CustomerIn(_Model):
@@ -74,7 +77,7 @@ class OperationBody(_Model):
     customer: CustomerIn | None = None
     promoCode: PromoCodeIn | None = None  # noqa: N815
     executionDateTimeUtc: MaestraTime | None = None  # noqa: N815
-    pointOfContact: str | None = Field(default=None, max_length=256)  # noqa: N815
+    pointOfContact: WireText | None = Field(default=None, max_length=256)  # noqa: N815
 
     @property
     def value(self) -> str | None:
@@ -105,7 +108,9 @@ class BodyInvalid(PromoError):
 def _element_data(element: etree._Element) -> Any:
     children = [child for child in element if isinstance(child.tag, str)]
     if not children:
-        return (element.text or "").strip() or None
+        # The text exactly as sent, as JSON gives it: never stripped, so that a value with
+        # whitespace at an end is refused in both formats rather than read as another code.
+        return element.text or None
     data: dict[str, Any] = {}
     for child in children:
         tag = etree.QName(child).localname

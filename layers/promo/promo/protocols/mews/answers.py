@@ -8,6 +8,7 @@ from uuid import UUID
 from promo.codecs import json as json_codec
 from promo.domain import clock
 from promo.domain.models import Code
+from promo.domain.values import render_safe
 from promo.http import HttpRequest, HttpResponse
 from promo.services.listing import CodePage
 
@@ -21,7 +22,7 @@ def voucher_code(code: Code, voucher_id: UUID) -> dict[str, Any]:
     return {
         "Id": str(code.uuid),
         "VoucherId": str(voucher_id),
-        "Value": code.value,
+        "Value": render_safe(code.value),  # a value stored before the policy still renders
         "ValidityStartUtc": stamp(code.validity.start),
         "ValidityEndUtc": stamp(code.validity.end),
         "CreatedUtc": stamp(code.audit.created_at),

@@ -38,14 +38,15 @@ class MewsCaller(NamedTuple):
 
     def tenant_for_write(self, enterprise_id: UUID | None) -> str:
         """The tenant a write goes to: ``EnterpriseId`` is required with a portfolio token and
-        ignored otherwise."""
+        optional otherwise; an enterprise outside the token's reach is refused (403), as
+        getAll refuses it, rather than written to the token's own."""
+        if enterprise_id is not None:
+            return self.scope([enterprise_id])[0]
         if not self.portfolio:
             return next(iter(self.enterprises.values()))
-        if enterprise_id is None:
-            raise InvalidRequest(
-                "EnterpriseId is required with a portfolio access token.", "EnterpriseId"
-            )
-        return self.scope([enterprise_id])[0]
+        raise InvalidRequest(
+            "EnterpriseId is required with a portfolio access token.", "EnterpriseId"
+        )
 
 
 def authenticate(credentials: CredentialStore, document: Any) -> MewsCaller:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from promo.codecs.fields import CodeValue, WireText
 from promo.domain import clock
 from promo.domain.models import Window
 
@@ -34,7 +35,7 @@ class _Model(BaseModel):
 class Envelope(_Model):
     ClientToken: str
     AccessToken: str
-    Client: str = Field(min_length=1, max_length=255)
+    Client: WireText = Field(min_length=1, max_length=255)
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -75,7 +76,8 @@ class GetAllRequest(Envelope):
 
 class NewVoucherCode(_Model):
     VoucherId: UUID
-    Value: str = Field(min_length=1, max_length=128)
+    # The value policy (promo.domain.values): refused, never repaired; canonical (NFC) here.
+    Value: CodeValue
     ValidityStartUtc: UtcTimestamp | None = None
     ValidityEndUtc: UtcTimestamp | None = None
 

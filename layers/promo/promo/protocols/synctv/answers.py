@@ -9,6 +9,7 @@ from lxml import etree
 from promo.codecs import xml
 from promo.domain import clock
 from promo.domain.models import Code
+from promo.domain.values import render_safe
 from promo.http import HttpResponse
 from promo.protocols.synctv.auth import Visitor, expired_cookie, session_cookie
 from promo.protocols.synctv.errors import SyncTvError
@@ -46,11 +47,11 @@ def promo_code(parent: etree._Element, code: Code, offer_id: int) -> etree._Elem
     node = xml.child(parent, "promo_code")
     xml.child(node, "id", code.number)
     xml.child(node, "created_at", _stamp(code.audit.created_at))
-    xml.child(node, "code", code.value)
+    xml.child(node, "code", render_safe(code.value))  # stored texts always render
     xml.child(node, "offer_id", offer_id)
     spent = code.is_spent
     xml.child(node, "consumed_on", _stamp(code.used_at) if spent else "")
-    xml.child(node, "consumed_by", (code.used_by or "") if spent else "")
+    xml.child(node, "consumed_by", render_safe(code.used_by or "") if spent else "")
     return node
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promo.codecs import xml
+from promo.codecs.fields import CodeValue, WireText
 from promo.domain.errors import MalformedRequest
 from promo.http import HttpRequest
 
@@ -45,13 +46,14 @@ class CreateRequest(OfferRequest):
 
 
 class ValidateRequest(_Model):
-    code: str = Field(min_length=1, max_length=256)
-    device: str | None = None
+    # The value policy (promo.domain.values): refused, never repaired; looked up as NFC.
+    code: CodeValue
+    device: WireText | None = None
 
 
 class LoginRequest(_Model):
-    email: str | None = Field(default=None, min_length=1, max_length=256)
-    username: str | None = Field(default=None, min_length=1, max_length=256)
+    email: WireText | None = Field(default=None, min_length=1, max_length=256)
+    username: WireText | None = Field(default=None, min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=1024)
 
     @model_validator(mode="after")
@@ -99,11 +101,14 @@ def _body_parameters(request: HttpRequest) -> dict[str, str]:
             raise MalformedRequest("Malformed form body.") from None
         return dict(pairs)
     if media in ("application/xml", "text/xml"):
-        # <session><email>…</email><password>…</password></session>: one level, as Rails reads it
+        # <session><email>…</email><password>…</password></session>: one level, as Rails reads
+        # it. Text as sent, never stripped, as the query string and a form give it: a value
+        # means one code whichever way it comes.
         root = xml.parse(request.body)
-        return {
-            str(node.tag): xml.child_text(root, str(node.tag)) or ""
-            for node in root
-            if isinstance(node.tag, str)
-        }
+        parameters: dict[str, str] = {}
+        for node in root:
+            if isinstance(node.tag, str) and str(node.tag) not in parameters:
+                leaf = not any(isinstance(child.tag, str) for child in node)
+                parameters[str(node.tag)] = (node.text or "") if leaf else ""
+        return parameters
     return {}  # other bodies carry nothing SyncTV reads
