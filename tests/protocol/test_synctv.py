@@ -594,10 +594,11 @@ def test_codes_created_through_synctv_are_listed_by_mews_get_all(svc: Services) 
 @pytest.mark.parametrize("offer", ["999", "abc"])
 def test_an_unknown_offer_is_refused_and_nothing_is_created(svc: Services, offer: str) -> None:
     session = login()
+    before = svc.codes.created_count("demo")
 
     for status, root in (create(session, offer=offer), index(session, offer=offer)):
         assert_error(status, root, -4 if offer.isdigit() else -2)
-    assert svc.codes.created_count("demo") == 13
+    assert svc.codes.created_count("demo") == before
 
 
 def test_an_admin_reaches_only_the_offers_of_their_own_tenant(svc: Services) -> None:
