@@ -6,19 +6,17 @@ condition is that a use is left. Callers run in separate processes (as Lambda in
 several threads each, every thread with its own stores.
 """
 
-import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from promo.domain.errors import StoreUnavailable, TransitionRefused
 from promo.domain.lifecycle import is_redeemable
 from promo.domain.models import CodeState, Issuance, NewCode, Recipient
 from tests.support.builders import ACTOR, moment, pool, tenant
+from tests.support.processes import in_processes, process_client, thread_stores
 from tests.support.tables import Stores
 from tools.dynamodb_local import DynamoDBLocal
 
@@ -32,15 +30,10 @@ def _redeem_in_a_process(
     endpoint: str, table_name: str, value: str, attempts: int, threads: int, first: int
 ) -> Counter[str]:
     """``attempts`` redemptions of ``value`` from ``threads`` threads of this process."""
-    client = boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        config=Config(max_pool_connections=threads * 2, retries={"mode": "standard"}),
-    )
+    client = process_client(endpoint, threads)
 
     def caller(thread: int) -> Counter[str]:
-        mine = Stores(client, table_name)
+        mine = thread_stores(client, table_name)
         outcomes: Counter[str] = Counter()
         for attempt in range(thread, attempts, threads):
             recipient = Recipient("maestra.webSiteUserId", f"c-{first + attempt}")
@@ -70,12 +63,10 @@ def test_given_a_1000_use_code_redeemed_1500_times_by_64_callers_in_8_processes_
     stores.catalog.put_pool(multi)
     (code,) = stores.codes.add("acme", {"spring": multi}, [NewCode("spring", "MANY-1000")], ACTOR)
     shares = [ATTEMPTS // PROCESSES + (i < ATTEMPTS % PROCESSES) for i in range(PROCESSES)]
-    context = multiprocessing.get_context("spawn")
-
-    with ProcessPoolExecutor(PROCESSES, mp_context=context) as processes:
-        futures = [
-            processes.submit(
-                _redeem_in_a_process,
+    outcomes = in_processes(
+        _redeem_in_a_process,
+        [
+            (
                 dynamodb_local.endpoint,
                 stores.table_name,
                 code.value,
@@ -84,8 +75,8 @@ def test_given_a_1000_use_code_redeemed_1500_times_by_64_callers_in_8_processes_
                 sum(shares[:index]),
             )
             for index in range(PROCESSES)
-        ]
-        outcomes: Counter[str] = sum((f.result() for f in futures), Counter())
+        ],
+    )
 
     assert sum(shares) == ATTEMPTS
     assert outcomes["unavailable"] == 0

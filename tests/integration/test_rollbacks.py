@@ -5,20 +5,18 @@ code gets a use back), recorded with its reason and actor, idempotent under retr
 a receipt; racing redeems, it never loses or doubles a use.
 """
 
-import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from promo.domain.errors import NothingToRollBack, StoreUnavailable, TransitionRefused
 from promo.domain.lifecycle import is_redeemable
 from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient, StepKind, Window
 from promo.services.issuing import Step, perform_step
 from tests.support.builders import ACTOR, moment, pool, tenant
+from tests.support.processes import in_processes, process_client, thread_stores
 from tests.support.tables import Stores
 from tools import admin
 from tools.dynamodb_local import DynamoDBLocal
@@ -30,15 +28,10 @@ THREADS = 6
 
 def _redeem_and_roll_back(endpoint: str, table_name: str, value: str, worker: int) -> Counter[str]:
     """Each thread redeems the code and, every third time, rolls one redemption back."""
-    client = boto3.client(
-        "dynamodb",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        config=Config(max_pool_connections=THREADS * 2, retries={"mode": "standard"}),
-    )
+    client = process_client(endpoint, THREADS)
 
     def caller(thread: int) -> Counter[str]:
-        mine = Stores(client, table_name)
+        mine = thread_stores(client, table_name)
         done: Counter[str] = Counter()
         for attempt in range(12):
             issuance = Issuance(moment(), ACTOR, Recipient("crm.contact", f"{worker}-{thread}"))
@@ -79,16 +72,10 @@ def test_given_rollbacks_racing_redeems_from_4_processes_then_no_use_is_lost_or_
     stores: Stores, dynamodb_local: DynamoDBLocal
 ) -> None:
     add_one(stores, "RACED", USES)
-    context = multiprocessing.get_context("spawn")
-
-    with ProcessPoolExecutor(PROCESSES, mp_context=context) as processes:
-        futures = [
-            processes.submit(
-                _redeem_and_roll_back, dynamodb_local.endpoint, stores.table_name, "RACED", worker
-            )
-            for worker in range(PROCESSES)
-        ]
-        done: Counter[str] = sum((f.result() for f in futures), Counter())
+    done = in_processes(
+        _redeem_and_roll_back,
+        [(dynamodb_local.endpoint, stores.table_name, "RACED", w) for w in range(PROCESSES)],
+    )
 
     item = code_item(stores, "RACED")
     uses_left = int(item["uses_left"]["N"])
