@@ -2,12 +2,22 @@
 refuses and never loses a request silently; the effective time is bounded; every
 authentication failure reads the same. Every refusal leaves the table as it was."""
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from functions.maestra_async.app import handler as async_handler
+from promo import bootstrap
 from promo.bootstrap import services
-from tests.protocol.test_maestra import KEY, call, customer
+from promo.domain import clock
+from promo.domain.models import NewCode
+from tests.protocol.test_maestra import KEY, by_value, call, customer
+from tests.support.builders import ACTOR
+from tests.support.deployment import use_sender
 from tests.support.tables import Stores
 from tools import admin
 from tools.template import ROOT
@@ -62,3 +72,210 @@ def test_given_any_bad_credentials_when_calling_then_every_401_is_the_same_word_
     assert len({repr(sorted(body.items())) for body in bodies.values()}) == 1, bodies
     assert bodies["unknown endpoint"]["status"] == "ProtocolError"
     assert table_items(demo) == before
+
+
+# ---------------------------------------------------------------- bounded effective time
+
+
+def dated(body: dict[str, Any], at: datetime | str) -> dict[str, Any]:
+    stamp = at if isinstance(at, str) else clock.format_maestra(at)
+    return {**body, "executionDateTimeUtc": stamp}
+
+
+def refused_at_the_field(answer: dict[str, Any]) -> bool:
+    return answer["status"] == "ValidationError" and [
+        m["location"] for m in answer["validationMessages"]
+    ] == ["/executionDateTimeUtc"]
+
+
+def set_look_back(days: int) -> None:
+    svc = services()
+    endpoint = svc.credentials.maestra_endpoint("demo-website")
+    assert endpoint is not None
+    svc.credentials.put_maestra_endpoint(endpoint._replace(look_back_days=days))
+
+
+# Every step kind of the demo endpoint, each with a body it would perform.
+STEPS = {
+    "from a pool": ("IssueSpringPromoCode", customer()),
+    "by value": ("IssuePromoCodeByValue", by_value("SPRING-7KQ3")),
+    "create and issue": ("CreateSpringPromoCode", by_value("BRAND-NEW")),
+    "redeem": ("RedeemPromoCode", by_value("SPRING-M4XR")),
+}
+
+OUT_OF_BOUNDS: dict[str, Callable[[datetime], datetime | str]] = {
+    "year 0001": lambda now: "0001-01-01 00:00:00.000",
+    "year 9999": lambda now: "9999-12-31 23:59:59.999",
+    "8 days back": lambda now: now - timedelta(days=8),
+    "7 days and 6 minutes back": lambda now: now - timedelta(days=7, minutes=6),
+    "10 minutes ahead": lambda now: now + timedelta(minutes=10),
+    "a year ahead": lambda now: now + timedelta(days=365),
+}
+
+
+@pytest.mark.parametrize("moment", OUT_OF_BOUNDS, ids=list(OUT_OF_BOUNDS))
+@pytest.mark.parametrize("step", STEPS, ids=list(STEPS))
+def test_given_the_default_bounds_when_a_request_dates_itself_outside_them_then_it_is_a_validation_error_and_nothing_changes(
+    demo: Stores, step: str, moment: str
+) -> None:
+    operation, body = STEPS[step]
+    before = table_items(demo)
+
+    status, answer, _ = call(operation, dated(body, OUT_OF_BOUNDS[moment](clock.now())))
+
+    assert status == 200
+    assert refused_at_the_field(answer), answer
+    assert table_items(demo) == before
+
+
+def test_given_the_default_bounds_when_a_request_dates_itself_within_them_then_it_is_performed_at_that_time(
+    demo: Stores,
+) -> None:
+    now = clock.now()
+    six_days_back = now - timedelta(days=6, hours=23)
+    ahead = now + timedelta(minutes=4)
+
+    _, back, _ = call("IssueSpringPromoCode", dated(customer(), six_days_back))
+    _, forward, _ = call("IssueSpringPromoCode", dated(customer(), ahead))
+
+    assert back["promoCode"]["issueStatus"] == "Issued"
+    assert back["promoCode"]["issuedDateTimeUtc"] == clock.format_maestra(six_days_back)
+    assert forward["promoCode"]["issueStatus"] == "Issued"
+    assert forward["promoCode"]["issuedDateTimeUtc"] == clock.format_maestra(ahead)
+
+
+def test_given_an_endpoint_with_a_longer_look_back_when_a_request_dates_itself_within_it_then_it_is_performed(
+    demo: Stores,
+) -> None:
+    set_look_back(30)
+    before = table_items(demo)
+
+    _, within, _ = call("IssueSpringPromoCode", dated(customer(), clock.now() - timedelta(days=20)))
+    after_within = table_items(demo)
+    _, beyond, _ = call("IssueSpringPromoCode", dated(customer(), clock.now() - timedelta(days=31)))
+
+    assert within["promoCode"]["issueStatus"] == "Issued"
+    assert after_within != before
+    assert refused_at_the_field(beyond), beyond
+    assert table_items(demo) == after_within
+
+
+def test_given_an_endpoint_without_look_back_when_a_request_dates_itself_back_then_only_the_clock_skew_is_allowed(
+    demo: Stores,
+) -> None:
+    set_look_back(0)
+    before = table_items(demo)
+
+    _, an_hour, _ = call(
+        "IssueSpringPromoCode", dated(customer(), clock.now() - timedelta(hours=1))
+    )
+    unchanged = table_items(demo)
+    _, a_minute, _ = call(
+        "IssueSpringPromoCode", dated(customer(), clock.now() - timedelta(minutes=1))
+    )
+
+    assert refused_at_the_field(an_hour), an_hour
+    assert unchanged == before
+    assert a_minute["promoCode"]["issueStatus"] == "Issued"
+
+
+def test_given_no_clock_skew_allowed_when_a_request_dates_itself_a_minute_ahead_then_it_is_refused(
+    demo: Stores,
+) -> None:
+    svc = services()
+    strict = svc.settings.model_copy(update={"maestra_clock_skew_seconds": 0})
+    bootstrap.install(svc._replace(settings=strict))
+    before = table_items(demo)
+
+    _, answer, _ = call(
+        "IssueSpringPromoCode", dated(customer(), clock.now() + timedelta(minutes=1))
+    )
+
+    assert refused_at_the_field(answer), answer
+    assert table_items(demo) == before
+
+
+def add_code_now(stores: Stores, value: str) -> None:
+    pool = stores.catalog.get_pool("demo", "spring")
+    assert pool is not None
+    stores.codes.add("demo", {"spring": pool}, [NewCode("spring", value)], ACTOR)
+
+
+BEFORE_CREATION = {
+    "by value": ("IssuePromoCodeByValue", by_value("FRESH-1")),
+    "create and issue, the code exists": ("CreateSpringPromoCode", by_value("FRESH-1")),
+    "redeem": ("RedeemPromoCode", by_value("FRESH-1")),
+}
+
+
+@pytest.mark.parametrize("step", BEFORE_CREATION, ids=list(BEFORE_CREATION))
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_given_a_code_created_now_when_a_request_dates_itself_before_its_creation_then_it_is_a_validation_error_and_nothing_changes(
+    demo: Stores, step: str, fmt: str
+) -> None:
+    add_code_now(demo, "FRESH-1")
+    operation, body = BEFORE_CREATION[step]
+    before = table_items(demo)
+
+    status, answer, _ = call(operation, dated(body, clock.now() - timedelta(days=1)), fmt=fmt)
+
+    assert status == 200
+    assert refused_at_the_field(answer), answer
+    assert table_items(demo) == before
+
+
+def test_given_a_code_created_now_when_a_request_dates_itself_after_its_creation_then_it_is_performed(
+    demo: Stores,
+) -> None:
+    add_code_now(demo, "FRESH-2")
+    after_creation = clock.now() + timedelta(seconds=1)
+
+    _, issued, _ = call("IssuePromoCodeByValue", dated(by_value("FRESH-2"), after_creation))
+    _, redeemed, _ = call("RedeemPromoCode", dated(by_value("FRESH-2"), after_creation))
+
+    assert issued["promoCode"]["issueStatus"] == "Issued"
+    assert redeemed["status"] == "Success"
+    assert redeemed["promoCode"]["usedDateTimeUtc"] == clock.format_maestra(after_creation)
+
+
+def test_given_async_when_a_request_dates_itself_out_of_bounds_then_it_is_refused_at_once_and_nothing_is_queued(
+    demo: Stores,
+) -> None:
+    queued: list[dict[str, Any]] = []
+    use_sender(queued.append)
+    before = table_items(demo)
+
+    answers = [
+        call(
+            "IssueSpringPromoCode",
+            dated(customer(), moment),
+            path="/v3/operations/async",
+            handler=async_handler,
+        )[1]
+        for moment in ("0001-01-01 00:00:00.000", "9999-12-31 23:59:59.999")
+    ]
+
+    assert all(refused_at_the_field(answer) for answer in answers), answers
+    assert queued == []
+    assert table_items(demo) == before
+
+
+def test_given_a_config_file_with_a_look_back_when_applied_then_the_endpoint_has_it(
+    demo: Stores, tmp_path: Path
+) -> None:
+    document = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    document["tenants"][0]["maestra_endpoints"][0]["look_back_days"] = 30
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(document))
+
+    admin.apply_config(path, services())
+
+    configured = services().credentials.maestra_endpoint("demo-website")
+    path.write_text((ROOT / "config" / "demo.yaml").read_text())  # the key omitted: default
+    admin.apply_config(path, services())
+    defaulted = services().credentials.maestra_endpoint("demo-website")
+
+    assert configured is not None
+    assert configured.look_back_days == 30
+    assert defaulted is not None
+    assert defaulted.look_back_days == 7

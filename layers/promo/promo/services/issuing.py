@@ -10,6 +10,7 @@ from promo.domain.errors import (
     CodeNotFound,
     DuplicateValues,
     IdempotencyConflict,
+    InvalidRequest,
     NoCodeAvailable,
     NotAvailableForIssue,
     OutsideIssueWindow,
@@ -81,6 +82,9 @@ class Step(NamedTuple):
     pool_alias: str | None
     validity: Window
     issuance: Issuance
+    # The request dated itself (Maestra's executionDateTimeUtc): its effective time must not
+    # come before the creation of the code it names.
+    backdated: bool = False
 
 
 class StepOutcome(NamedTuple):
@@ -143,6 +147,8 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
         return claim_code(svc, pool, step.issuance)
     assert step.value is not None
     if step.kind is StepKind.REDEEM:
+        if step.backdated:  # one read more, for backdated redeems only
+            _check_created_by(svc.codes.get(step.tenant_id, step.value), step)
         return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
     if step.kind is StepKind.BY_VALUE_CREATE:
         assert pool is not None
@@ -160,6 +166,7 @@ def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:
     assert step.value is not None
     if code is None:
         raise CodeNotFound
+    _check_created_by(code, step)
     code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
     if code_pool is not None and not code_pool.issue_window.contains(step.issuance.at):
         raise OutsideIssueWindow(code=code)
@@ -176,3 +183,13 @@ def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:
         return svc.codes.create_issued(pool, new, step.issuance)
     except DuplicateValues:  # created meanwhile by another request: issue that one
         return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))
+
+
+def _check_created_by(code: Code | None, step: Step) -> None:
+    """A backdated step cannot happen to a code before the code existed."""
+    if code is None:
+        raise CodeNotFound
+    if step.backdated and code.audit.created_at > step.issuance.at:
+        raise InvalidRequest(
+            "executionDateTimeUtc is before the promo code was created.", "executionDateTimeUtc"
+        )
