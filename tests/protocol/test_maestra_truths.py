@@ -2,7 +2,9 @@
 refuses and never loses a request silently; the effective time is bounded; every
 authentication failure reads the same. Every refusal leaves the table as it was."""
 
-from collections.abc import Callable
+import json
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,15 +13,18 @@ import pytest
 import yaml
 
 from functions.maestra_async.app import handler as async_handler
+from functions.maestra_worker.app import handler as worker_handler
 from promo import bootstrap
 from promo.bootstrap import services
 from promo.domain import clock
 from promo.domain.models import NewCode
 from tests.protocol.test_maestra import KEY, by_value, call, customer
 from tests.support.builders import ACTOR
-from tests.support.deployment import use_sender
+from tests.support.deployment import invoke, use_sender
 from tests.support.tables import Stores
 from tools import admin
+from tools.local_stack import LocalQueue
+from tools.router import Router
 from tools.template import ROOT
 
 pytestmark = pytest.mark.integration
@@ -29,6 +34,15 @@ pytestmark = pytest.mark.integration
 def demo(deployed: Stores) -> Stores:
     admin.apply_config(ROOT / "config" / "demo.yaml", services())
     return deployed
+
+
+@pytest.fixture
+def queued(demo: Stores) -> Iterator[list[dict[str, Any]]]:
+    """What /async queues, instead of SQS."""
+    messages: list[dict[str, Any]] = []
+    use_sender(messages.append)
+    yield messages
+    use_sender(None)
 
 
 def table_items(stores: Stores) -> list[dict[str, Any]]:
@@ -279,3 +293,216 @@ def test_given_a_config_file_with_a_look_back_when_applied_then_the_endpoint_has
     assert configured.look_back_days == 30
     assert defaulted is not None
     assert defaulted.look_back_days == 7
+
+
+# ---------------------------------------------------------------- async refuses what sync refuses
+
+
+def call_async(operation: str, body: dict[str, Any] | bytes, **options: Any) -> tuple[int, Any]:
+    status, answer, _ = call(
+        operation, body, path="/v3/operations/async", handler=async_handler, **options
+    )
+    return status, answer
+
+
+# Requests sync refuses before it performs anything: (operation, body, query).
+REFUSED_BY_SYNC: dict[str, tuple[str, dict[str, Any] | bytes, dict[str, str]]] = {
+    "unknown operation": ("NoSuchOperation", customer(), {}),
+    "malformed body": ("IssueSpringPromoCode", b"{not json", {}),
+    "field not allowed": ("IssueSpringPromoCode", by_value("SPRING-7KQ3"), {}),
+    "field missing": ("IssuePromoCodeByValue", customer(), {}),
+    "value too long": ("IssuePromoCodeByValue", by_value("X" * 129), {}),
+    "invalid date": ("IssueSpringPromoCode", {"executionDateTimeUtc": "22.06.2025"}, {}),
+    "date out of bounds": (
+        "IssueSpringPromoCode",
+        dated(customer(), "0001-01-01 00:00:00.000"),
+        {},
+    ),
+    "unknown endpoint": ("IssueSpringPromoCode", customer(), {"endpointId": "no-such-endpoint"}),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_BY_SYNC, ids=list(REFUSED_BY_SYNC))
+def test_given_a_request_sync_refuses_when_sent_to_async_then_async_answers_the_same_and_queues_nothing(
+    demo: Stores, queued: list[dict[str, Any]], case: str
+) -> None:
+    operation, body, query = REFUSED_BY_SYNC[case]
+    before = table_items(demo)
+
+    sync_status, sync_answer, _ = call(operation, body, query=query)
+    async_status, async_answer = call_async(operation, body, query=query)
+
+    assert sync_answer["status"] != "Success"
+    assert (async_status, without_error_id(async_answer)) == (
+        sync_status,
+        without_error_id(sync_answer),
+    )
+    assert queued == []
+    assert table_items(demo) == before
+
+
+def test_given_a_transaction_id_used_with_one_body_when_async_gets_it_with_another_then_it_answers_what_sync_answers_and_queues_nothing(
+    demo: Stores, queued: list[dict[str, Any]]
+) -> None:
+    tx = {"transactionId": "tx-reused"}
+    call("IssueSpringPromoCode", customer("1"), query=tx)
+    before = table_items(demo)
+
+    sync_status, sync_answer, _ = call("IssueSpringPromoCode", customer("2"), query=tx)
+    async_status, async_answer = call_async("IssueSpringPromoCode", customer("2"), query=tx)
+
+    assert (sync_status, sync_answer["status"]) == (400, "ProtocolError")
+    assert (async_status, without_error_id(async_answer)) == (
+        sync_status,
+        without_error_id(sync_answer),
+    )
+    assert queued == []
+    assert table_items(demo) == before
+
+
+def test_given_a_transaction_id_performed_when_async_gets_it_again_with_the_same_body_then_it_answers_success_and_queues_nothing(
+    demo: Stores, queued: list[dict[str, Any]]
+) -> None:
+    tx = {"transactionId": "tx-again"}
+    call_async("IssueSpringPromoCode", customer("1"), query=tx)
+    assert invoke(worker_handler, sqs(queued[0]), "worker") == {"batchItemFailures": []}
+    before = table_items(demo)
+
+    status, answer = call_async("IssueSpringPromoCode", customer("1"), query=tx)
+
+    assert (status, answer) == (200, {"status": "Success"})
+    assert len(queued) == 1
+    assert table_items(demo) == before
+
+
+# ---------------------------------------------------------------- the worker loses nothing
+
+
+def sqs(*messages: dict[str, Any] | str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{number}",
+                "body": message if isinstance(message, str) else json.dumps(message),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+            }
+            for number, message in enumerate(messages)
+        ]
+    }
+
+
+def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The worker's refusal lines: level and the names it gives the call."""
+    return [
+        {
+            "level": record.levelname,
+            **{
+                name: getattr(record, name, None)
+                for name in ("endpoint", "operation", "transactionId", "refusal", "reason")
+            },
+        }
+        for record in caplog.records
+        if record.getMessage() == "Async operation refused"
+    ]
+
+
+def refused_count(output: str) -> int:
+    """``AsyncOperationsRefused`` as the flushed metrics (EMF lines) count it."""
+    total = 0
+    for text in output.splitlines():
+        line = json.loads(text) if text.startswith("{") else {}
+        if "_aws" in line:
+            value = line.get("AsyncOperationsRefused", 0)
+            total += int(sum(value) if isinstance(value, list) else value)
+    return total
+
+
+def test_given_two_bodies_accepted_under_one_transaction_id_when_the_worker_performs_both_then_the_second_goes_back_to_the_queue_logged_and_counted(
+    demo: Stores,
+    queued: list[dict[str, Any]],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Both accepted before either was performed: acceptance cannot see the conflict yet.
+    tx = {"transactionId": "tx-race"}
+    call_async("IssueSpringPromoCode", customer("1"), query=tx)
+    call_async("IssueSpringPromoCode", customer("2"), query=tx)
+    first, second = queued
+    assert invoke(worker_handler, sqs(first), "worker") == {"batchItemFailures": []}
+    before = table_items(demo)
+    capfd.readouterr()
+    caplog.clear()
+
+    answer = invoke(worker_handler, sqs(second), "worker")
+
+    output = capfd.readouterr().out
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    [line] = refusal_lines(caplog)
+    assert line["level"] == "ERROR"
+    assert (line["operation"], line["transactionId"], line["endpoint"]) == (
+        "IssueSpringPromoCode",
+        "tx-race",
+        "demo-website",
+    )
+    assert line["refusal"] == "IdempotencyConflict"
+    assert refused_count(output) == 1
+    assert table_items(demo) == before
+
+
+def test_given_messages_the_worker_cannot_perform_when_delivered_with_one_it_can_then_only_they_go_back_each_logged_and_counted(
+    demo: Stores,
+    queued: list[dict[str, Any]],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    call_async("IssueSpringPromoCode", customer("1"))
+    call_async("IssueSpringPromoCode", customer("2"), query={"transactionId": "tx-removed"})
+    good, accepted = queued
+    removed = {**accepted, "operation": "RemovedSinceAcceptance"}
+    capfd.readouterr()
+    caplog.clear()
+
+    answer = invoke(worker_handler, sqs(good, removed, "not json"), "worker")
+
+    output = capfd.readouterr().out
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+    lines = refusal_lines(caplog)
+    assert [(line["operation"], line["transactionId"]) for line in lines] == [
+        ("RemovedSinceAcceptance", "tx-removed"),
+        (None, None),
+    ]
+    assert [line["refusal"] for line in lines] == ["UnknownOperation", "JSONDecodeError"]
+    assert refused_count(output) == 2
+    assert len([c for _, c in demo.codes.list("demo", ["spring"]) if c.issued_at]) == 1
+
+
+def test_given_the_local_stack_queue_when_the_worker_refuses_a_message_then_it_reaches_the_dead_letter_queue(
+    demo: Stores,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # SQS's redelivery delay
+    local = LocalQueue(Router())
+    local.start()
+    try:
+        call_async("IssueSpringPromoCode", customer("1"), query={"transactionId": "tx-local"})
+        local.send(
+            {
+                "endpoint": "demo-website",
+                "operation": "IssueSpringPromoCode",
+                "key": "tx-local",
+                "fingerprint": "another body",
+                "received_at": clock.to_stored(clock.now()),
+                "body": customer("2"),
+            }
+        )
+        local.drain()
+    finally:
+        local.stop()
+
+    captured = capfd.readouterr()
+    assert len(refusal_lines(caplog)) == LocalQueue.MAX_RECEIVES
+    assert captured.err.count("moved to the dead-letter queue") == 1
+    assert len([c for _, c in demo.codes.list("demo", ["spring"]) if c.issued_at]) == 1

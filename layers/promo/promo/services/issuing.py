@@ -32,6 +32,7 @@ from promo.domain.models import (
 )
 from promo.services import Services
 from promo.services.pools import find_pool
+from promo.store.receipt_reads import stored_receipt
 
 
 def claim_code(svc: Services, pool: Pool, issuance: Issuance) -> Code:
@@ -118,6 +119,25 @@ def perform_step(svc: Services, step: Step) -> StepOutcome:
     return outcome
 
 
+def already_performed(svc: Services, step: Step) -> bool:
+    """Whether the step's idempotency key was already used: True if by this very request
+    (performing it again would replay it), IdempotencyConflict if by another one, as
+    ``perform_step`` would answer. False without a key, or for a key not used yet. One read,
+    no write: what ``/async`` checks before it queues a step."""
+    asked = step.issuance.receipt
+    if asked is None:
+        return False
+    stored = stored_receipt(svc.codes.table, step.tenant_id, asked.scope, asked.key)
+    if stored is None:
+        return False
+    if stored.fingerprint != asked.fingerprint:
+        raise IdempotencyConflict(_CONFLICT)
+    return True
+
+
+_CONFLICT = "This transactionId was already used with a different request."
+
+
 def _perform(svc: Services, step: Step) -> StepOutcome:
     pool: Pool | None = None
     try:
@@ -128,9 +148,7 @@ def _perform(svc: Services, step: Step) -> StepOutcome:
         receipt: Receipt = done.receipt  # type: ignore[assignment]
         asked = step.issuance.receipt
         if asked is None or receipt.fingerprint != asked.fingerprint:
-            raise IdempotencyConflict(
-                "This transactionId was already used with a different request."
-            ) from None
+            raise IdempotencyConflict(_CONFLICT) from None
         replayed = svc.codes.get(step.tenant_id, receipt.value or "")
         return StepOutcome(replayed, pool, replayed=True)
     except _BUSINESS_REFUSALS as refusal:
