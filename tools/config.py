@@ -23,7 +23,13 @@ from pydantic import (
 )
 
 from promo.codecs.fields import CodeValue
-from promo.domain.credentials import MaestraEndpoint, MaestraOperation, MewsAccessToken, User
+from promo.domain.credentials import (
+    DEFAULT_LOOK_BACK_DAYS,
+    MaestraEndpoint,
+    MaestraOperation,
+    MewsAccessToken,
+    User,
+)
 from promo.domain.models import CrmCampaign, Pool, PoolAliases, StepKind, Tenant, Window
 from promo.secret_hashing import hash_password, token_digest, verify_password
 from promo.store.catalog import CatalogStore
@@ -131,6 +137,8 @@ class MaestraEndpointConfig(_Strict):
     id: str = Field(min_length=1)
     secret_key: Secret | None = None
     operations: dict[str, MaestraOperationConfig] = Field(default_factory=dict)
+    # How many days back a request may date itself (executionDateTimeUtc); 0: not at all.
+    look_back_days: int = Field(default=DEFAULT_LOOK_BACK_DAYS, ge=0, le=366)
 
 
 class UserConfig(_Strict):
@@ -314,6 +322,7 @@ def apply(
                         name: MaestraOperation(op.kind, pool_aliases[op.pool] if op.pool else None)
                         for name, op in endpoint.operations.items()
                     },
+                    look_back_days=endpoint.look_back_days,
                 )
             )
             report.credentials += 1

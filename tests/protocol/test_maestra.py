@@ -129,7 +129,14 @@ def issued_values(stores: Stores, pool: str = "spring") -> list[str]:
 # ---------------------------------------------------------------- the page's example
 
 
-def test_spec_example_creates_and_issues_backdated_in_the_page_result_shape(demo: Stores) -> None:
+def test_spec_example_creates_and_issues_backdated_in_the_page_result_shape(
+    demo: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page's example dates itself 2025-06-22 16:18:29.510: sent within the endpoint's
+    # look-back of that moment (docs/protocols/maestra.md, executionDateTimeUtc).
+    sent = clock.parse_maestra("2025-06-22 17:00:00.000", "now")
+    monkeypatch.setattr(clock, "now", lambda: sent)
+
     response = invoke(sync_handler, event("maestra_sync"))
 
     assert response["statusCode"] == 200
@@ -214,26 +221,32 @@ def test_an_issued_code_is_not_available_for_issue(demo: Stores) -> None:
     assert second["promoCode"]["issuedDateTimeUtc"] == first["promoCode"]["issuedDateTimeUtc"]
 
 
-def test_outside_the_codes_window_is_not_in_issue_date_time_range(demo: Stores) -> None:
+def test_outside_the_codes_window_is_not_in_issue_date_time_range(
+    demo: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pool = demo.catalog.get_pool("demo", "welcome")
     assert pool is not None
     now = clock.now()
+    # A code added six days ago, valid for its first three days: expired now. (A request may
+    # not date itself ahead of now, nor before its code was created.)
+    monkeypatch.setattr(clock, "now", lambda: now - timedelta(days=6))
     demo.codes.add(
         "demo",
         {"welcome": pool},
-        [NewCode("welcome", "LATER", Window(now + timedelta(days=5), None))],
+        [NewCode("welcome", "EARLIER", Window(now - timedelta(days=6), now - timedelta(days=3)))],
         ACTOR,
     )
+    monkeypatch.undo()
 
-    _, now_body, _ = call("IssuePromoCodeByValue", by_value("LATER"))
-    later = clock.format_maestra(now + timedelta(days=6))
+    _, now_body, _ = call("IssuePromoCodeByValue", by_value("EARLIER"))
+    earlier = clock.format_maestra(now - timedelta(days=4))
     _, backdated, _ = call(
-        "IssuePromoCodeByValue", {**by_value("LATER"), "executionDateTimeUtc": later}
+        "IssuePromoCodeByValue", {**by_value("EARLIER"), "executionDateTimeUtc": earlier}
     )
 
     assert now_body["promoCode"]["issueStatus"] == "NotInIssueDateTimeRange"
     assert backdated["promoCode"]["issueStatus"] == "Issued"
-    assert backdated["promoCode"]["issuedDateTimeUtc"] == later
+    assert backdated["promoCode"]["issuedDateTimeUtc"] == earlier
 
 
 def test_a_created_code_takes_the_requests_window(demo: Stores) -> None:

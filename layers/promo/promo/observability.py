@@ -2,8 +2,9 @@
 
 Metrics are emitted in CloudWatch Embedded Metric Format by Powertools: IssuedCodes,
 NoCodeAvailable and ConflictingClaims (a claim that lost its conditional write to another);
-ValidateCallersBlocked (a validate caller went over its miss limit) and
-UncountedValidateMisses (a -45 whose counter write failed). The composition root names the
+ValidateCallersBlocked (a validate caller went over its miss limit),
+UncountedValidateMisses (a -45 whose counter write failed) and AsyncOperationsRefused (a queued
+Maestra operation the worker could not perform, once per delivery). The composition root names the
 namespace and service (``configure``); code counting before it, such as a store built on its
 own in a test, counts under the defaults."""
 

@@ -57,6 +57,12 @@ class Settings(BaseModel):
         default=600, alias="VALIDATE_MISS_WINDOW_SECONDS", ge=10, le=86400
     )
 
+    # Maestra: how far ahead of the time a request was received its executionDateTimeUtc may be
+    # (the client's clock against ours); the same margin widens the endpoint's look-back.
+    maestra_clock_skew_seconds: int = Field(
+        default=300, alias="MAESTRA_CLOCK_SKEW_SECONDS", ge=0, le=3600
+    )
+
     @classmethod
     def from_environment(cls) -> "Settings":
         """The settings of this process, as its environment gives them."""

@@ -27,13 +27,20 @@ class MaestraOperation(NamedTuple):
     pool_alias: str | None = None
 
 
+# How far back an endpoint's requests may date themselves (``executionDateTimeUtc``) unless its
+# configuration says otherwise.
+DEFAULT_LOOK_BACK_DAYS = 7
+
+
 class MaestraEndpoint(NamedTuple):
-    """A Maestra endpoint: its tenant, its secret key's digest and its operations."""
+    """A Maestra endpoint: its tenant, its secret key's digest, its operations, and how many
+    days back a request may date its effective time."""
 
     endpoint_id: str
     tenant_id: str
     secret_key_digest: str | None
     operations: Mapping[str, MaestraOperation] = MappingProxyType({})
+    look_back_days: int = DEFAULT_LOOK_BACK_DAYS
 
 
 class User(NamedTuple):

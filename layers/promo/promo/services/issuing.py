@@ -13,6 +13,7 @@ from promo.domain.errors import (
     CodeNotYetValid,
     DuplicateValues,
     IdempotencyConflict,
+    InvalidRequest,
     NoCodeAvailable,
     NotAvailableForIssue,
     NothingToRollBack,
@@ -36,6 +37,7 @@ from promo.domain.models import (
 )
 from promo.services import Services
 from promo.services.pools import find_pool
+from promo.store.receipt_reads import stored_receipt
 
 
 def claim_code(svc: Services, pool: Pool, issuance: Issuance) -> Code:
@@ -86,6 +88,9 @@ class Step(NamedTuple):
     pool_alias: str | None
     validity: Window
     issuance: Issuance
+    # The request dated itself (Maestra's executionDateTimeUtc): its effective time must not
+    # come before the creation of the code it names.
+    backdated: bool = False
 
 
 class StepOutcome(NamedTuple):
@@ -120,6 +125,25 @@ def perform_step(svc: Services, step: Step) -> StepOutcome:
     return outcome
 
 
+def already_performed(svc: Services, step: Step) -> bool:
+    """Whether the step's idempotency key was already used: True if by this very request
+    (performing it again would replay it), IdempotencyConflict if by another one, as
+    ``perform_step`` would answer. False without a key, or for a key not used yet. One read,
+    no write: what ``/async`` checks before it queues a step."""
+    asked = step.issuance.receipt
+    if asked is None:
+        return False
+    stored = stored_receipt(svc.codes.table, step.tenant_id, asked.scope, asked.key)
+    if stored is None:
+        return False
+    if stored.fingerprint != asked.fingerprint:
+        raise IdempotencyConflict(_CONFLICT)
+    return True
+
+
+_CONFLICT = "This transactionId was already used with a different request."
+
+
 def _perform(svc: Services, step: Step) -> StepOutcome:
     pool: Pool | None = None
     try:
@@ -130,9 +154,7 @@ def _perform(svc: Services, step: Step) -> StepOutcome:
         receipt: Receipt = done.receipt  # type: ignore[assignment]
         asked = step.issuance.receipt
         if asked is None or receipt.fingerprint != asked.fingerprint:
-            raise IdempotencyConflict(
-                "This transactionId was already used with a different request."
-            ) from None
+            raise IdempotencyConflict(_CONFLICT) from None
         replayed = svc.codes.get(step.tenant_id, receipt.value or "")
         return StepOutcome(replayed, pool, replayed=True)
     except _BUSINESS_REFUSALS as refusal:
@@ -168,6 +190,8 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
         return claim_code(svc, pool, step.issuance)
     assert step.value is not None
     if step.kind is StepKind.REDEEM:
+        if step.backdated:  # one read more, for backdated redeems only
+            _check_created_by(svc.codes.get(step.tenant_id, step.value), step)
         return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
     if step.kind is StepKind.ROLLBACK_REDEMPTION:
         reason = f"rollback-redemption by {step.issuance.actor}"
@@ -188,6 +212,7 @@ def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:
     assert step.value is not None
     if code is None:
         raise CodeNotFound
+    _check_created_by(code, step)
     code_pool = svc.catalog.get_pool(step.tenant_id, code.pool_id)
     if code_pool is not None and not code_pool.issue_window.contains(step.issuance.at):
         raise OutsideIssueWindow(code=code)
@@ -204,3 +229,13 @@ def _create_issued(svc: Services, step: Step, pool: Pool) -> Code:
         return svc.codes.create_issued(pool, new, step.issuance)
     except DuplicateValues:  # created meanwhile by another request: issue that one
         return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))
+
+
+def _check_created_by(code: Code | None, step: Step) -> None:
+    """A backdated step cannot happen to a code before the code existed."""
+    if code is None:
+        raise CodeNotFound
+    if step.backdated and code.audit.created_at > step.issuance.at:
+        raise InvalidRequest(
+            "executionDateTimeUtc is before the promo code was created.", "executionDateTimeUtc"
+        )

@@ -4,7 +4,7 @@ request's token finds its record with one read), salted scrypt for passwords peo
 Item kinds (``pk``; ``sk`` is always ``CRED``):
 - ``CRED#mews#<sha256(AccessToken)>``: client token digest, enterprises reached (-> tenants).
 - ``CRED#maestra#<endpoint>``: tenant, secret key digest (if the endpoint requires one),
-  operation settings.
+  operation settings, look-back in days.
 - ``CRED#crm#<tenant>#<username>``: CRM.COM user (password hash, person name, e-mail, unit).
 - ``CRED#synctv-user#<username>``: SyncTV user of one tenant (password hash, admin flag).
 - ``CRED#synctv-device#<device>``: SyncTV device registered for one tenant.
@@ -23,6 +23,7 @@ from typing import Any
 
 from promo.cache import TtlCache
 from promo.domain.credentials import (
+    DEFAULT_LOOK_BACK_DAYS,
     MaestraEndpoint,
     MaestraOperation,
     MewsAccessToken,
@@ -127,7 +128,10 @@ class CredentialStore:
             }
             for name, op in endpoint.operations.items()
         }
-        attributes: Item = {"operations": {"M": operations}}
+        attributes: Item = {
+            "operations": {"M": operations},
+            "look_back_days": n(endpoint.look_back_days),
+        }
         if endpoint.secret_key_digest is not None:
             attributes["secret_key_digest"] = s(endpoint.secret_key_digest)
         self._put("maestra", endpoint.endpoint_id, endpoint.tenant_id, attributes)
@@ -141,8 +145,13 @@ class CredentialStore:
                 for name, op in item["operations"]["M"].items()
             }
             digest = item.get("secret_key_digest")
+            look_back = item.get("look_back_days")  # absent on endpoints written before it
             return MaestraEndpoint(
-                endpoint_id, item["tenant"]["S"], digest["S"] if digest else None, operations
+                endpoint_id,
+                item["tenant"]["S"],
+                digest["S"] if digest else None,
+                operations,
+                int(look_back["N"]) if look_back else DEFAULT_LOOK_BACK_DAYS,
             )
 
         return self._get("maestra", endpoint_id, build)

@@ -15,6 +15,7 @@ from promo.protocols.maestra.requests import (
     OperationCall,
     UnknownOperation,
     body_fingerprint,
+    check_execution_time,
 )
 from promo.services import Services
 
@@ -43,11 +44,16 @@ def from_message(svc: Services, message: dict[str, Any]) -> OperationCall:
     endpoint = svc.credentials.maestra_endpoint(message["endpoint"])
     if endpoint is None or message["operation"] not in endpoint.operations:
         raise UnknownOperation(f"Operation {message['operation']} not found")
+    caller = MaestraCaller(endpoint)
+    body = OperationBody.model_validate(message["body"])
+    received_at = clock.from_stored(message["received_at"])
+    # Judged against the time the call was accepted, as it was then.
+    check_execution_time(body, received_at, caller, svc.settings.maestra_clock_skew_seconds)
     return OperationCall(
-        caller=MaestraCaller(endpoint),
+        caller=caller,
         operation=message["operation"],
-        body=OperationBody.model_validate(message["body"]),
+        body=body,
         transaction_id=message["key"],
         fingerprint=message["fingerprint"],
-        received_at=clock.from_stored(message["received_at"]),
+        received_at=received_at,
     )

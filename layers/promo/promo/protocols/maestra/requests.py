@@ -7,7 +7,7 @@ Contract and choices where it is silent: docs/protocols/maestra.md. Bodies come 
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NamedTuple
 
 from lxml import etree
@@ -242,6 +242,7 @@ class OperationCall(NamedTuple):
                 point_of_contact=point_of_contact,
                 receipt=receipt,
             ),
+            backdated=self.body.executionDateTimeUtc is not None,
         )
 
 
@@ -253,6 +254,8 @@ def read_call(svc: Services, request: HttpRequest) -> OperationCall:
     if not operation or operation not in caller.endpoint.operations:
         raise UnknownOperation(f"Operation {operation or ''} not found".strip())
     body = parse_body(request)
+    received_at = clock.now()
+    check_execution_time(body, received_at, caller, svc.settings.maestra_clock_skew_seconds)
     transaction_id = request.query.get("transactionId") or None
     return OperationCall(
         caller=caller,
@@ -260,8 +263,31 @@ def read_call(svc: Services, request: HttpRequest) -> OperationCall:
         body=body,
         transaction_id=transaction_id,
         fingerprint=body_fingerprint(body) if transaction_id else None,
-        received_at=clock.now(),
+        received_at=received_at,
     )
+
+
+def check_execution_time(
+    body: OperationBody, received_at: datetime, caller: MaestraCaller, skew_seconds: int
+) -> None:
+    """A request may date itself back by its endpoint's look-back and ahead by the clock skew,
+    both counted from when it was received (and the skew widens the look-back too, for a
+    client whose clock is behind ours); anything else is a ValidationError at the field."""
+    at = body.executionDateTimeUtc
+    if at is None:
+        return
+    skew = timedelta(seconds=skew_seconds)
+    days = caller.endpoint.look_back_days
+    if not received_at - timedelta(days=days) - skew <= at <= received_at + skew:
+        raise BodyInvalid(
+            [
+                ValidationMessage(
+                    f"executionDateTimeUtc must lie within the last {days} days and at most "
+                    f"{skew_seconds} seconds ahead of the server's time.",
+                    "/executionDateTimeUtc",
+                )
+            ]
+        )
 
 
 def body_fingerprint(body: OperationBody) -> str:
