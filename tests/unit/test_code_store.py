@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from promo.domain import clock
 from promo.domain.errors import (
     CodeNotFound,
     CodesNotFound,
@@ -204,7 +205,7 @@ def test_given_a_stale_candidate_page_when_claiming_then_codes_taken_elsewhere_a
 
 
 def test_given_expired_or_future_codes_when_claiming_at_a_time_then_only_valid_ones_are_issued(
-    stores: Stores,
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     the_pool = pool()
     stores.catalog.put_pool(the_pool)
@@ -214,7 +215,9 @@ def test_given_expired_or_future_codes_when_claiming_at_a_time_then_only_valid_o
         NewCode("spring", "NOW", Window(now - timedelta(days=1), now + timedelta(days=1))),
         NewCode("spring", "LATER", Window(now + timedelta(days=5), now + timedelta(days=10))),
     ]
-    stores.codes.add("acme", {"spring": the_pool}, batch, ACTOR)
+    with monkeypatch.context() as earlier:  # the codes exist from ten days ago
+        earlier.setattr(clock, "now", lambda: now - timedelta(days=10))
+        stores.codes.add("acme", {"spring": the_pool}, batch, ACTOR)
 
     assert stores.codes.claim(the_pool, Issuance(now, ACTOR)).value == "NOW"
     with pytest.raises(NoCodeAvailable):
@@ -340,3 +343,25 @@ def test_existing_values_reports_only_the_tenants_own(stores: Stores) -> None:
         "CODE00001",
     }
     assert stores.codes.existing_values("globex", ["CODE00000"]) == set()
+
+
+def test_a_backdated_claim_never_issues_a_code_created_after_its_effective_time(
+    stores: Stores,
+) -> None:
+    the_pool = pool()
+    stores.catalog.put_pool(the_pool)
+    stores.codes.add("acme", {"spring": the_pool}, [NewCode("spring", "NEWER")], ACTOR)
+
+    with pytest.raises(NoCodeAvailable):
+        stores.codes.claim(the_pool, Issuance(moment() - timedelta(days=2), ACTOR))
+    assert stores.codes.claim(the_pool, Issuance(moment(), ACTOR)).value == "NEWER"
+
+
+def test_a_backdated_create_and_issue_is_created_at_its_effective_time(stores: Stores) -> None:
+    the_pool = pool()
+    stores.catalog.put_pool(the_pool)
+    at = moment() - timedelta(days=2)
+
+    code = stores.codes.create_issued(the_pool, NewCode("spring", "BACK"), Issuance(at, ACTOR))
+
+    assert code.audit.created_at == code.issued_at == at

@@ -67,7 +67,7 @@ class Claims:
             if tried and tried % ceiling == 0:
                 self._forget_candidates(pool)  # the cached page is stale: read the index afresh
             if backdated:
-                own_page = own_page or deque(self._read_candidates(pool, at))
+                own_page = own_page or deque(self._read_candidates(pool, at, existed=True))
                 key = own_page.popleft() if own_page else None
             else:
                 key = self._next_candidate(pool, at)
@@ -76,6 +76,8 @@ class Claims:
                 raise NoCodeAvailable
             if not _valid_at(key, stored_at):
                 continue  # its window closed after its page was read: no write can issue it
+            if backdated and key["created_at"]["S"] > stored_at:
+                continue  # a backdated claim never issues a code that did not exist yet
             write = Write(
                 key_of(key),
                 RULES[Transition.ISSUE],
@@ -119,13 +121,13 @@ class Claims:
             if candidates is not None:
                 candidates.drop_untried()
 
-    def _read_candidates(self, pool: Pool, at: datetime) -> list[Item]:
+    def _read_candidates(self, pool: Pool, at: datetime, existed: bool = False) -> list[Item]:
         """A page of available keys from one shard, starting at a random shard and position.
 
         Random starts keep concurrent functions (each with its own page) off the same codes;
         an empty answer after every shard was read to its end means the pool is empty. Codes
         of bulk adds not committed (yet) are read past, not counted, so they never make a pool
-        look empty.
+        look empty. ``existed``: only codes created by ``at`` (a backdated claim).
         """
         limit = self._settings.claim_page_size
         undecided: set[str] = set()
@@ -134,7 +136,7 @@ class Claims:
             shard = (first + step) % pool.shard_count
             partition = keys.available_partition(pool.tenant_id, pool.pool_id, shard)
             start = f"{random.getrandbits(64):016x}"
-            side = (pool.tenant_id, partition, at, undecided)
+            side = (pool.tenant_id, partition, at, existed, undecided)
             page = self._query_available(*side, ">=", start, limit)
             if len(page) < limit:
                 page += self._query_available(*side, "<", start, limit - len(page))
@@ -164,19 +166,21 @@ class Claims:
         tenant_id: str,
         partition: str,
         at: datetime,
+        existed: bool,
         undecided: set[str],
         operator: str,
         start: str,
         limit: int,
     ) -> list[Item]:
         """Up to ``limit`` claimable codes valid at ``at`` on one side of ``start``."""
+        valid = (
+            "(attribute_not_exists(valid_from) OR valid_from <= :at)"
+            " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
+        )
         request: dict[str, Any] = {
             "IndexName": self._index,
             "KeyConditionExpression": f"avail_pk = :partition AND avail_sk {operator} :start",
-            "FilterExpression": (
-                "(attribute_not_exists(valid_from) OR valid_from <= :at)"
-                " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
-            ),
+            "FilterExpression": valid + (" AND created_at <= :at" if existed else ""),
             "ExpressionAttributeValues": {
                 ":partition": s(partition),
                 ":start": s(start),

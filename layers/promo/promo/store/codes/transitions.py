@@ -82,7 +82,9 @@ class Transitions:
     def create_issued(self, pool: Pool, new: NewCode, issuance: Issuance) -> Code:
         """Create a code and issue it in the same write; DuplicateValues if the value exists."""
         number = self._adds.allocate_numbers(pool.tenant_id, 1)
-        stamped = clock.to_stored(clock.now())
+        # A backdated create-and-issue is created at its effective time, so the code is never
+        # issued before it existed.
+        stamped = clock.to_stored(min(clock.now(), issuance.at))
         item, pointer = new_code_item(pool.tenant_id, pool, new, number, stamped, issuance.actor)
         for name in ("avail_pk", "avail_sk"):
             del item[name]
