@@ -56,6 +56,14 @@ class Settings(BaseModel):
         default=600, alias="VALIDATE_MISS_WINDOW_SECONDS", ge=10, le=86400
     )
 
+    # Mews: requests one AccessToken may make per fixed window before it is answered 429 with
+    # Retry-After until the window ends, as Mews' Connector API guidelines limit it (200 per
+    # 30 s); 0 turns the limit off. docs/protocols/mews.md.
+    mews_request_limit: int = Field(default=200, alias="MEWS_REQUEST_LIMIT", ge=0, le=1_000_000)
+    mews_request_window_seconds: int = Field(
+        default=30, alias="MEWS_REQUEST_WINDOW_SECONDS", ge=1, le=86400
+    )
+
     @classmethod
     def from_environment(cls) -> "Settings":
         """The settings of this process, as its environment gives them."""
