@@ -92,6 +92,10 @@ clean: ## Remove build output and caches (keeps .venv and .local data)
 run: $(RUN_STAMP) node_modules/.package-lock.json ## Start the whole service on http://127.0.0.1:3000 over DynamoDB Local (PORT=N: another port; FRESH=1: empty database)
 	$(BIN)/python -m tools.local_stack
 
+.PHONY: sam-local-db
+sam-local-db: $(RUN_STAMP) node_modules/.package-lock.json ## DynamoDB Local on port 8000 for `sam local` (table PromoTable, demo data, filled events in .local/events; FRESH=1: empty database)
+	$(BIN)/python -m tools.sam_local
+
 .PHONY: bench
 bench: install ## Measure issue, bulk add, validate, cold import and memory against DynamoDB's own floor
 	$(BIN)/python -m bench

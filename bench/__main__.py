@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -538,8 +537,7 @@ def cold_starts(svc: Any) -> dict[str, Result]:
     """Informational: a fresh interpreter imports a handler and answers its events/ example
     (over config/demo.yaml, live tokens put in), so a cost moved from import to the first
     call still shows. The floor is a fresh boto3 client's first strongly consistent GetItem."""
-    from promo.protocols.crm import auth as crm_auth
-    from promo.protocols.synctv import auth as synctv_auth
+    from tools import sam_local
     from tools.admin import apply_config
 
     apply_config(ROOT / "config" / "demo.yaml", svc)
@@ -550,24 +548,10 @@ def cold_starts(svc: Any) -> dict[str, Result]:
     environment |= {"PYTHONDONTWRITEBYTECODE": "", "POWERTOOLS_METRICS_DISABLED": "true"}
 
     def event(name: str) -> dict[str, Any]:
-        """events/<name>.json with a live CRM token or SyncTV session where it has a dummy."""
+        """events/<name>.json with its placeholders filled in (a live CRM.COM token or SyncTV
+        session, a demo code's id), as `make sam-local-db` fills them."""
         loaded: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
-        body = loaded.get("body") or ""
-        if "{{token}}" in body:
-            token = crm_auth.login(
-                svc.credentials,
-                "demo",
-                "MPAdministrator",
-                "demo-crm-password",
-                timedelta(hours=2),
-            )
-            loaded["body"] = body.replace("{{token}}", token)
-        if loaded.get("cookies"):
-            session, _ = synctv_auth.start_session(
-                svc.credentials, "admin@demo.example", "demo-synctv-password", timedelta(hours=1)
-            )
-            loaded["cookies"] = [f"{synctv_auth.COOKIE_NAME}={session}"]
-        return loaded
+        return sam_local.fill(loaded, svc)
 
     def run(code: str, *arguments: str) -> str:
         output = subprocess.run(

@@ -141,12 +141,22 @@ class MaestraEndpointConfig(_Strict):
     look_back_days: int = Field(default=DEFAULT_LOOK_BACK_DAYS, ge=0, le=366)
 
 
+class UnitConfig(_Strict):
+    """A CRM.COM user's unit, as CRM.COM's ``log_information`` shows it (``id``, ``name``)."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+
 class UserConfig(_Strict):
     username: str = Field(min_length=1)
     password: Secret
     person_name: str | None = None
     email: str | None = None
     admin: bool = True
+    # CRM.COM users only: the unit the user works in (stored in its profile as ``unit`` and
+    # ``unit_name``): the point of contact of the codes it issues, and ``updated_by_unit``.
+    unit: UnitConfig | None = None
 
 
 class MewsConfig(_Strict):
@@ -175,6 +185,8 @@ class TenantConfig(_Strict):
         pools = {pool.id for pool in self.pools}
         if len(pools) != len(self.pools):
             raise ValueError("pool ids repeat")
+        if any(user.unit is not None for user in self.synctv_users):
+            raise ValueError("synctv_users have no unit (only crm_users do)")
         for endpoint in self.maestra_endpoints:
             for name, operation in endpoint.operations.items():
                 if operation.pool is not None and operation.pool not in pools:
@@ -354,7 +366,13 @@ def _put_user(
     # scrypt hashes are salted: keep the stored one when the password is unchanged, so that
     # applying the same file twice writes nothing new.
     unchanged = existing is not None and verify_password(password, existing.password_hash)
-    profile = {k: v for k, v in (("person_name", user.person_name), ("email", user.email)) if v}
+    fields = (
+        ("person_name", user.person_name),
+        ("email", user.email),
+        ("unit", user.unit.id if user.unit else None),
+        ("unit_name", user.unit.name if user.unit else None),
+    )
+    profile = {k: v for k, v in fields if v}
     credentials.put_user(
         kind,
         User(

@@ -1,5 +1,6 @@
 """SyncTV ``GET /rest/v1/offers/{offer_id}/promo_codes``: an offer's promo codes, newest first,
-optionally only consumed or unconsumed ones, ``offset``/``limit`` paged."""
+optionally only consumed or unconsumed ones; every one (up to a maximum) unless ``offset``/
+``limit`` page them. Deleted codes are not listed."""
 
 from promo.protocols import synctv
 from promo.services import Services, listing
@@ -16,6 +17,7 @@ def handler(
         str(request.offer_id),
         request.consumed,
         request.offset,
-        request.limit,
+        request.page_size,
+        include_deleted=False,
     )
     return synctv.index(page, request.offer_id)

@@ -116,8 +116,13 @@ def test_spec_example_request_answers_field_by_field_like_the_spec_response(
     assert {k: v for k, v in log["updated_by_user"].items() if k != "id"} == spec_updater
     assert set(log["created_by_user"]) == set(spec_log["created_by_user"]) - {"person_name"}
     assert log["created_by_user"]["username"] == "config:seed"  # the demo seeding credential
-    assert log["created_by_unit"] is None
-    assert log["updated_by_unit"] is None
+    assert log["created_by_unit"] is None  # made by the demo seeding, not by a CRM.COM unit
+    # the demo user's unit (config/demo.yaml): an object like the spec's, with what we know of it
+    assert log["updated_by_unit"] == {"id": "1", "name": "Admin Unit"}
+    assert {k: spec_log["updated_by_unit"][k] for k in log["updated_by_unit"]} == {
+        "id": "1",
+        "name": "Admin Unit",
+    }
 
 
 def test_spec_example_issues_its_code_to_the_rewards_participant_exactly_once(

@@ -17,7 +17,7 @@ from promo.domain.errors import NoCodeAvailable
 from promo.domain.models import Issuance
 from promo.secret_hashing import token_digest
 from tests.support.builders import ACTOR, moment
-from tests.support.deployment import event, fixture, invoke, json_body, post_json
+from tests.support.deployment import cold_start, event, fixture, invoke, json_body, post_json
 from tests.support.seed import (
     ACME_ENTERPRISE,
     ACME_TOKEN,
@@ -80,7 +80,10 @@ def assert_mews_error(status: int, body: Any, expected_status: int) -> None:
 
 
 def assert_shaped_like_spec(item: dict[str, Any], spec_item: dict[str, Any]) -> None:
-    assert list(item) == list(spec_item)  # same properties, same order
+    # the page's properties in its order, then IsActive, which Mews added in 2024 alongside
+    # the deprecated ActivityState (docs/protocols/mews.md)
+    assert list(item) == [*spec_item, "IsActive"]
+    assert item["IsActive"] is (item["ActivityState"] == "Active")
     UUID(item["Id"])
     UUID(item["VoucherId"])
     assert ISO_Z.match(item["CreatedUtc"])
@@ -133,7 +136,8 @@ def test_spec_get_all_example_answers_in_the_spec_shape(world: Stores) -> None:
     for item in body["VoucherCodes"]:
         assert_shaped_like_spec(item, spec_response["VoucherCodes"][0])
         assert item["VoucherId"] == GET_ALL_VOUCHER
-    assert body["Cursor"] is None  # fewer than Count: nothing more follows
+    # Mews: the Id of the oldest item returned, even on a short page; null only with no data
+    assert body["Cursor"] == body["VoucherCodes"][-1]["Id"]
 
 
 def test_spec_delete_example_names_its_unknown_ids_and_deletes_nothing(world: Stores) -> None:
@@ -158,6 +162,8 @@ def test_delete_soft_deletes_and_answers_empty_object(world: Stores) -> None:
     states = {c["Value"]: c for c in listing["VoucherCodes"]}
     assert states["V00000"]["ActivityState"] == states["V00002"]["ActivityState"] == "Deleted"
     assert states["V00001"]["ActivityState"] == "Active"
+    assert states["V00000"]["IsActive"] is states["V00002"]["IsActive"] is False
+    assert states["V00001"]["IsActive"] is True
     assert states["V00000"]["UpdatedUtc"] > states["V00000"]["CreatedUtc"]
     code = world.codes.get("acme", "V00000")
     assert code is not None
@@ -201,12 +207,13 @@ def test_values_repeated_in_the_request_or_present_are_all_named_and_nothing_is_
         for value in ("NEW1", "TWICE", "OLD00000", "TWICE", "OLD00001", "NEW2")
     ]
 
+    # a duplicate value breaks a business rule: 403, as Mews' guidelines answer those
     status, body = call(ADD, {"VoucherCodeParameters": params})
-    assert_mews_error(status, body, 400)
+    assert_mews_error(status, body, 403)
     assert "TWICE" in body["Message"]
 
     status, body = call(ADD, {"VoucherCodeParameters": [p for i, p in enumerate(params) if i != 3]})
-    assert_mews_error(status, body, 400)
+    assert_mews_error(status, body, 403)
     assert "OLD00000" in body["Message"]
     assert "OLD00001" in body["Message"]
     assert world.codes.existing_values("acme", ["NEW1", "NEW2", "TWICE"]) == set()
@@ -425,11 +432,13 @@ def test_pages_follow_the_cursor_newest_first_until_no_cursor(world: Stores) -> 
         seen += [c["Value"] for c in body["VoucherCodes"]]
         cursor = body["Cursor"]
         if cursor is None:
+            assert body["VoucherCodes"] == []  # null only when no data comes back
             break
+        # Mews: the Id of the oldest item returned, on a short page too
         assert cursor == body["VoucherCodes"][-1]["Id"]
 
     assert seen == [f"P{i:05d}" for i in reversed(range(7))]
-    assert pages == 3
+    assert pages == 4  # 3 + 3 + 1, then an empty page with a null Cursor
 
 
 def test_an_unknown_cursor_is_a_validation_error(world: Stores) -> None:
@@ -667,3 +676,47 @@ def test_an_add_meeting_another_unfinished_add_of_its_values_answers_409_which_m
     assert "has not finished" in body["Message"]
     monkeypatch.undo()
     assert add_codes(1)[0]["Value"] == "V00000"  # nothing was written: the retry adds it
+
+
+# ------------------------------------------------------- requests per AccessToken (429)
+
+
+def test_an_access_token_past_its_request_limit_gets_429_with_retry_after(world: Stores) -> None:
+    """Mews' guidelines: so many requests per AccessToken per window (200 per 30 s), then 429
+    with Retry-After. A small limit here, so the test stays fast; every operation counts."""
+    cold_start(mews_request_limit=3, mews_request_window_seconds=3600)
+    add_codes(1)
+    assert get_all()[0] == 200
+    status, body = call(DELETE, {"VoucherCodeIds": [str(uuid4())]})
+    assert status == 400  # refused, but counted: the request was made
+
+    response = invoke(get_all_handler, post_json(GET_ALL, ACME_TOKEN.body(Limitation={"Count": 1})))
+
+    body = json_body(response)
+    assert_mews_error(response["statusCode"], body, 429)
+    retry_after = int(response["headers"]["retry-after"])
+    assert 1 <= retry_after <= 3600
+    assert str(retry_after) in body["Message"]
+    # every operation of that token stays refused, and nothing is written
+    status, body = call(
+        ADD, {"VoucherCodeParameters": [{"VoucherId": ADD_VOUCHERS[0], "Value": "LATE"}]}
+    )
+    assert_mews_error(status, body, 429)
+    assert world.codes.existing_values("acme", ["LATE"]) == set()
+    # another AccessToken has its own count
+    assert get_all(token=GLOBEX_TOKEN)[0] == 200
+    # a wrong token is refused as ever (401), never counted against anyone
+    wrong = MewsToken(ACME_TOKEN.client_token, "not-the-token")
+    assert call(GET_ALL, {"Limitation": {"Count": 1}}, wrong)[0] == 401
+
+
+def test_the_request_limit_is_per_window_and_0_turns_it_off(world: Stores) -> None:
+    cold_start(mews_request_limit=2, mews_request_window_seconds=2)
+    time.sleep(2 - time.time() % 2)  # the start of a window (windows are aligned to the epoch)
+    assert [get_all()[0] for _ in range(3)] == [200, 200, 429]
+    time.sleep(2.05 - time.time() % 2)  # the next window
+
+    assert get_all()[0] == 200
+
+    cold_start(mews_request_limit=0)
+    assert {get_all()[0] for _ in range(5)} == {200}

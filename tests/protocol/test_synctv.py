@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from lxml import etree
 
+import promo.protocols.synctv.requests
 import promo.services.listing
 import promo.services.pools
 import promo.services.validation
@@ -664,9 +665,9 @@ def test_index_pages_by_offset_25_codes_at_a_time_newest_first(svc: Services) ->
     session = login()
     create(session, count="30")  # 33 codes in offer 1020 with its 3 seed codes
 
-    _, first = index(session, offer=WELCOME_OFFER)
-    _, second = index(session, offer=WELCOME_OFFER, offset="25")
-    _, beyond = index(session, offer=WELCOME_OFFER, offset="33")
+    _, first = index(session, offer=WELCOME_OFFER, limit="25")
+    _, second = index(session, offer=WELCOME_OFFER, offset="25", limit="25")
+    _, beyond = index(session, offer=WELCOME_OFFER, offset="33", limit="25")
 
     first_ids = [int(row["id"]) for row in listed(first)]
     second_ids = [int(row["id"]) for row in listed(second)]
@@ -675,6 +676,57 @@ def test_index_pages_by_offset_25_codes_at_a_time_newest_first(svc: Services) ->
     everything = first_ids + second_ids
     assert everything == sorted(everything, reverse=True)
     assert len(set(everything)) == 33
+
+
+def test_index_without_paging_arguments_lists_every_code_and_counts_them(
+    svc: Services,
+) -> None:
+    """SyncTV v1 shows no paging: a client that never pages must see the whole offer."""
+    session = login()
+    create(session, count="100")
+    create(session, count="30")  # 133 codes in offer 1020 with its 3 seed codes
+
+    status, everything = index(session, offer=WELCOME_OFFER)
+    _, after_offset = index(session, offer=WELCOME_OFFER, offset="100")
+
+    ids = [int(row["id"]) for row in listed(everything)]
+    assert status == 200
+    assert len(ids) == len(set(ids)) == 133
+    assert ids == sorted(ids, reverse=True)
+    assert xml.child_text(everything, "response/count") == "133"
+    assert [int(row["id"]) for row in listed(after_offset)] == ids[100:]  # offset still honoured
+    assert xml.child_text(after_offset, "response/count") == "33"
+
+
+def test_index_without_limit_stops_at_its_documented_maximum(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert promo.protocols.synctv.requests.UNPAGED_MAXIMUM == 10_000  # docs/protocols/synctv.md
+    monkeypatch.setattr(promo.protocols.synctv.requests, "UNPAGED_MAXIMUM", 7)
+    create(login(), count="10")
+
+    _, root = index(login(), offer=WELCOME_OFFER)
+
+    assert len(listed(root)) == 7
+    assert xml.child_text(root, "response/count") == "7"
+
+
+def test_deleted_codes_are_neither_listed_nor_shown(svc: Services) -> None:
+    """SyncTV has no removed state: a deleted code is gone from the offer (validate: -45)."""
+    codes = codes_of(svc, SPRING_OFFER)
+    gone = codes[0]
+    svc.codes.delete("demo", [gone.uuid], ACTOR)
+    session = login()
+
+    _, root = index(session)
+    _, unconsumed = index(session, consumed="false")
+
+    assert gone.value not in {row["code"] for row in listed(root)}
+    assert len(listed(root)) == len(codes) - 1
+    assert xml.child_text(root, "response/count") == str(len(codes) - 1)
+    assert gone.value not in {row["code"] for row in listed(unconsumed)}
+    assert_error(*show(session, gone.number), -4)
+    assert code_of(show(session, codes[1].number)[1]) == 1
 
 
 @pytest.mark.parametrize(

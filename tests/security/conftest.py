@@ -21,6 +21,9 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         patch.setenv("DYNAMODB_ENDPOINT_URL", dynamodb_local.endpoint)
         # Credentials are read afresh on every call, so revocations show at once.
         patch.setenv("CONFIG_CACHE_SECONDS", "0")
+        # A module sends hundreds of Mews requests with one AccessToken within seconds; Mews'
+        # per-token limit (200 per 30 s) is tested in tests/protocol/test_mews.py.
+        patch.setenv("MEWS_REQUEST_LIMIT", "0")
         # Services built afresh from this module's environment, and forgotten after it: none
         # may outlive the module into the next one's (its table is deleted below).
         promo.bootstrap.install(None)

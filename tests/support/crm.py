@@ -75,7 +75,8 @@ def request_code(token: str | None, **parameters: Any) -> tuple[int, Any]:
 
 
 def spec_event(token: str) -> dict[str, Any]:
-    """events/crm_request_promo_code.json (the page's example) carrying a live token."""
+    """tests/protocol/fixtures/events/crm_request_promo_code.json (the page's example) carrying
+    a live token."""
     example = event("crm_request_promo_code")
     body = json.loads(example["body"])
     assert body["token"] == "{{token}}"

@@ -1,4 +1,6 @@
-"""Run handlers as deployed: environment set, process-wide caches fresh, events from events/."""
+"""Run handlers as deployed: environment set, process-wide caches fresh; ``event()`` reads the
+vendors' own example requests (tests/protocol/fixtures/events/, the events/ of before they were
+remade for config/demo.yaml)."""
 
 import json
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from promo.services import Services
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.template import ROOT
 
-EVENTS = ROOT / "events"
+EVENTS = ROOT / "tests" / "protocol" / "fixtures" / "events"
 FIXTURES = ROOT / "tests" / "protocol" / "fixtures"
 
 

@@ -42,8 +42,12 @@ class Stores:
     def services(self) -> Services:
         """The services a function builds over this table (its own caches and blocked callers)."""
         credentials = CredentialStore(self.table, self.settings)
-        limit = ValidateLimit.configured(self.settings, AttemptStore(self.table))
-        return Services(self.settings, self.codes, self.catalog, credentials, limit, _no_queue)
+        counters = AttemptStore(self.table)
+        limit = ValidateLimit.configured(self.settings, counters)
+        mews_limit = ValidateLimit.mews_requests(self.settings, counters)
+        return Services(
+            self.settings, self.codes, self.catalog, credentials, limit, _no_queue, mews_limit
+        )
 
     def fresh(self) -> "Stores":
         """Another function instance: same table, its own caches (as a second Lambda would)."""

@@ -79,6 +79,14 @@ tenants:
             "kind",
         ),
         ("tenants: [", "not valid YAML"),
+        (
+            "tenants:\n  - {id: a, name: A, synctv_users: [{username: u, password: password8, unit: {id: '1', name: U}}]}\n",
+            "synctv_users have no unit",
+        ),
+        (
+            "tenants:\n  - {id: a, name: A, crm_users: [{username: u, password: password8, unit: {id: '1'}}]}\n",
+            "crm_users[0].unit",
+        ),
     ],
 )
 def test_invalid_files_are_refused_with_a_reason(tmp_path: Path, text: str, expected: str) -> None:
@@ -148,6 +156,17 @@ def test_applying_the_same_file_twice_changes_nothing(moto_stores: Stores) -> No
         "admin@demo.example",
         "viewer@demo.example",
     ]
+
+
+def test_a_crm_users_unit_is_kept_in_its_profile(moto_stores: Stores) -> None:
+    apply(moto_stores)
+    credentials = CredentialStore(moto_stores.table, moto_stores.settings)
+
+    user = credentials.user("crm", "demo", "MPAdministrator")
+
+    assert user is not None
+    assert user.profile["unit"] == "1"  # config/demo.yaml: CRM.COM's example unit
+    assert user.profile["unit_name"] == "Admin Unit"
 
 
 def test_only_hashes_of_secrets_are_stored(moto_stores: Stores) -> None:

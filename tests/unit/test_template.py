@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from promo.store import keys
 from tools.template import ROOT, load_template, resources_of_type
 
@@ -128,8 +130,11 @@ def test_the_api_is_throttled() -> None:
     assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
 
 
-def test_validate_may_write_only_failed_validation_counters() -> None:
-    function = resources_of_type("AWS::Serverless::Function")["SyncTvValidateFunction"]
+@pytest.mark.parametrize("name", ["SyncTvValidateFunction", "MewsGetAllFunction"])
+def test_validate_and_get_all_may_write_only_counters(name: str) -> None:
+    """Validate counts failed validations, getAll its AccessToken's requests: both only in
+    counter items (MISSES#…), and neither may write anything else."""
+    function = resources_of_type("AWS::Serverless::Function")[name]
     policies = function["Properties"]["Policies"]
     statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
 

@@ -32,13 +32,15 @@ def bootstrap(
     observability.configure(settings)
     session = aws.get_session()
     table = Table(client or dynamodb(settings, session), settings.table_name)
+    counters = AttemptStore(table)
     return Services(
         settings=settings,
         codes=CodeStore(table, settings),
         catalog=CatalogStore(table, settings),
         credentials=CredentialStore(table, settings),
-        validate_limit=ValidateLimit.configured(settings, AttemptStore(table)),
+        validate_limit=ValidateLimit.configured(settings, counters),
         send=send or QueueSender(settings, session),
+        mews_limit=ValidateLimit.mews_requests(settings, counters),
     )
 
 

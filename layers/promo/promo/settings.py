@@ -62,6 +62,13 @@ class Settings(BaseModel):
     maestra_clock_skew_seconds: int = Field(
         default=300, alias="MAESTRA_CLOCK_SKEW_SECONDS", ge=0, le=3600
     )
+    # Mews: requests one AccessToken may make per fixed window before it is answered 429 with
+    # Retry-After until the window ends, as Mews' Connector API guidelines limit it (200 per
+    # 30 s); 0 turns the limit off. docs/protocols/mews.md.
+    mews_request_limit: int = Field(default=200, alias="MEWS_REQUEST_LIMIT", ge=0, le=1_000_000)
+    mews_request_window_seconds: int = Field(
+        default=30, alias="MEWS_REQUEST_WINDOW_SECONDS", ge=1, le=86400
+    )
 
     @classmethod
     def from_environment(cls) -> "Settings":

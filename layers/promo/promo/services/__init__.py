@@ -5,7 +5,8 @@ answer's every fact comes back from the call, so renders never read the store.
 - ``issuing``: Maestra operation steps and CRM.COM requests — every way a code is issued or used;
 - ``catalog``: adding, generating and deleting codes, and finding pools and codes by alias or id;
 - ``listing``: codes newest first, across tenants and pools, resumable;
-- ``validation``: whether a code can be redeemed now, with the failed-answer limit.
+- ``validation``: whether a code can be redeemed now, with the failed-answer limit;
+- ``limits``: a credential's requests per window (Mews' per-AccessToken limit).
 """
 
 from typing import NamedTuple
@@ -32,6 +33,13 @@ class ValidateLimit(NamedTuple):
         policy = MissLimit(settings.validate_miss_limit, settings.validate_miss_window_seconds)
         return cls(policy, counters, BlockedCallers())
 
+    @classmethod
+    def mews_requests(cls, settings: Settings, counters: AttemptStore) -> "ValidateLimit":
+        """Mews' limit on requests per AccessToken: the same fixed-window counters, counting
+        every authenticated request rather than failed validations."""
+        policy = MissLimit(settings.mews_request_limit, settings.mews_request_window_seconds)
+        return cls(policy, counters, BlockedCallers())
+
 
 class Services(NamedTuple):
     """What one operation works with, built once per process by ``promo.bootstrap``."""
@@ -43,3 +51,5 @@ class Services(NamedTuple):
     validate_limit: ValidateLimit
     # Puts an asynchronous operation on the worker's queue.
     send: Sender
+    # Requests per Mews AccessToken and window (``limits.count_request``).
+    mews_limit: ValidateLimit

@@ -49,12 +49,21 @@ def generate_codes(
     raise DuplicateValues([])
 
 
-def pool_code(svc: Services, tenant_id: str, protocol: str, alias: str, number: int) -> Code:
-    """The code with this integer id in the pool a protocol names; another pool's code is
-    not found, as an unknown one."""
+def pool_code(
+    svc: Services,
+    tenant_id: str,
+    protocol: str,
+    alias: str,
+    number: int,
+    include_deleted: bool = True,
+) -> Code:
+    """The code with this integer id in the pool a protocol names; another pool's code (and,
+    unless ``include_deleted``, a deleted one) is not found, as an unknown one."""
     pool = find_pool(svc, tenant_id, protocol, alias)
     code = svc.codes.get_by_number(tenant_id, number)
     if code is None or code.pool_id != pool.pool_id:
+        raise CodeNotFound
+    if code.is_deleted and not include_deleted:
         raise CodeNotFound
     return code
 

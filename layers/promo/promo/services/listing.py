@@ -61,14 +61,17 @@ def pool_codes(
     consumed: bool | None,
     offset: int,
     limit: int,
+    include_deleted: bool = True,
 ) -> CodePage:
     """The codes of the pool a protocol names ``alias``, newest first, optionally only
-    (un)consumed ones, skipping ``offset``."""
+    (un)consumed ones and without deleted ones, skipping ``offset``."""
     pool = find_pool(svc, tenant_id, protocol, alias)
     page: list[Code] = []
     matched = 0
     for _, code in svc.codes.list(pool.tenant_id, [pool.pool_id]):
         if consumed is not None and code.is_spent != consumed:
+            continue
+        if code.is_deleted and not include_deleted:
             continue
         matched += 1
         if matched <= offset:

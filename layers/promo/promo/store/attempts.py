@@ -22,3 +22,11 @@ class AttemptStore:
             ReturnValues="UPDATED_NEW",
         )
         return int(attributes["misses"]["N"])
+
+    def count_request(self, tenant_id: str, caller: str, window: MissWindow) -> int:
+        """Count one request of ``caller`` in ``window`` (a per-credential request limit, such
+        as Mews' per AccessToken); its requests in it so far. The counter is an item of the
+        same kind as a miss counter (``MISSES#`` key, ``misses`` attribute, TTL at the window's
+        end), so the same narrow write grant covers it; ``caller`` names its own kind (e.g.
+        ``mews-token:…``), so it never shares a counter with a validate caller."""
+        return self.count_miss(tenant_id, caller, window)

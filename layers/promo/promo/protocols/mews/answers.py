@@ -27,7 +27,8 @@ def voucher_code(code: Code, voucher_id: UUID) -> dict[str, Any]:
         "ValidityEndUtc": stamp(code.validity.end),
         "CreatedUtc": stamp(code.audit.created_at),
         "UpdatedUtc": stamp(code.audit.updated_at),
-        "ActivityState": "Deleted" if code.is_deleted else "Active",
+        "ActivityState": "Deleted" if code.is_deleted else "Active",  # deprecated by Mews
+        "IsActive": not code.is_deleted,  # ActivityState's successor (Mews, 2024)
     }
 
 
@@ -44,8 +45,9 @@ def voucher_codes(page: CodePage) -> list[dict[str, Any]]:
 
 
 def page(result: CodePage) -> dict[str, Any]:
-    """getAll's answer: ``Cursor`` is the Id of the last (oldest) code, when more may follow."""
-    cursor = str(result.codes[-1].uuid) if result.more else None
+    """getAll's answer: ``Cursor`` is the Id of the last (oldest) code returned, and null only
+    when none is returned, as Mews' pagination guidelines define it."""
+    cursor = str(result.codes[-1].uuid) if result.codes else None
     return {"VoucherCodes": voucher_codes(result), "Cursor": cursor}
 
 
@@ -60,6 +62,13 @@ def error(status: int, message: str, request: HttpRequest) -> HttpResponse:
 
 def _request_id(request: HttpRequest) -> dict[str, str]:
     return {"request-id": request.request_id} if request.request_id else {}
+
+
+def too_many_requests(retry_after: int, request: HttpRequest) -> HttpResponse:
+    """429 with ``Retry-After``: the AccessToken made more requests than its window allows."""
+    message = f"Too many requests for this access token; retry after {retry_after} seconds."
+    answer = error(429, message, request)
+    return answer._replace(headers={**answer.headers, "retry-after": str(retry_after)})
 
 
 def unexpected(request: HttpRequest) -> HttpResponse:

@@ -18,6 +18,14 @@ class MewsCaller(NamedTuple):
     enterprises: dict[str, str]  # EnterpriseId -> tenant id
     portfolio: bool
     name: str
+    # The AccessToken's digest: what its request limit is counted by (never the token itself).
+    token_digest: str = ""
+
+    @property
+    def limit_key(self) -> tuple[str, str]:
+        """(tenant, caller) its requests are counted under: per AccessToken, in the first of
+        its enterprises' tenants (a portfolio token has one counter, not one per enterprise)."""
+        return min(self.enterprises.values()), f"mews-token:{self.token_digest}"
 
     @property
     def actor(self) -> str:
@@ -58,7 +66,8 @@ def authenticate(credentials: CredentialStore, document: Any) -> MewsCaller:
         raise AuthenticationFailed
     if not client_token or not access_token or len(access_token) > 512:
         raise AuthenticationFailed
-    token = credentials.mews_token(token_digest(access_token))
+    digest = token_digest(access_token)
+    token = credentials.mews_token(digest)
     if token is None or not matches(client_token, token.client_token_digest):
         raise AuthenticationFailed
-    return MewsCaller(token.enterprises, token.portfolio, token.name)
+    return MewsCaller(token.enterprises, token.portfolio, token.name, digest)

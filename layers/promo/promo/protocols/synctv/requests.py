@@ -15,8 +15,10 @@ from promo.codecs.fields import CodeValue, WireText
 from promo.domain.errors import MalformedRequest
 from promo.http import HttpRequest
 
-DEFAULT_PAGE_SIZE = 25  # SyncTV V2's documented page size
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 100  # an explicit ``limit``: SyncTV V2's pages
+# Index without ``limit``: every code of the offer, as v1 (which shows no paging) promises, up
+# to this many (~2 MB of XML, well inside a Lambda answer's 6 MB); docs/protocols/synctv.md.
+UNPAGED_MAXIMUM = 10_000
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -33,7 +35,12 @@ class OfferRequest(_Model):
 class IndexRequest(OfferRequest):
     consumed: bool | None = None
     offset: int = Field(default=0, ge=0, le=2**31)
-    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    limit: int | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
+
+    @property
+    def page_size(self) -> int:
+        """``limit``, else every code up to ``UNPAGED_MAXIMUM``."""
+        return UNPAGED_MAXIMUM if self.limit is None else self.limit
 
 
 class ShowRequest(OfferRequest):
