@@ -137,7 +137,10 @@ def test_spec_example_creates_and_issues_backdated_in_the_page_result_shape(
     sent = clock.parse_maestra("2025-06-22 17:00:00.000", "now")
     monkeypatch.setattr(clock, "now", lambda: sent)
 
-    response = invoke(sync_handler, event("maestra_sync"))
+    # The page's own body, executionDateTimeUtc included (events/maestra_sync.json leaves it
+    # out, so that `sam local invoke` answers the same on any day).
+    request = {**event("maestra_sync"), "body": fixture_path("maestra/operation.xml").read_text()}
+    response = invoke(sync_handler, request)
 
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"].startswith("application/xml")
