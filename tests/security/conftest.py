@@ -25,6 +25,10 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         # A module sends hundreds of Mews requests with one AccessToken within seconds; Mews'
         # per-token limit (200 per 30 s) is tested in tests/protocol/test_mews.py.
         patch.setenv("MEWS_REQUEST_LIMIT", "0")
+        # The previous module's world leaves its services installed (its teardown's
+        # cold_start), over a table it then deletes: forget them, so that these are built
+        # from this module's environment rather than copied from those.
+        promo.bootstrap.install(None)
         cold_start()
         yield build_world(promo.bootstrap.services(), name)
         cold_start()
