@@ -32,7 +32,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def demo(deployed: Stores) -> Stores:
-    admin.apply_config(ROOT / "config" / "demo.yaml", services())
+    """The demo data, created 60 days ago: a backdated request may issue a code only if the
+    code existed at its effective time."""
+    created = clock.now() - timedelta(days=60)
+    with pytest.MonkeyPatch.context() as earlier:
+        earlier.setattr(clock, "now", lambda: created)
+        admin.apply_config(ROOT / "config" / "demo.yaml", services())
     return deployed
 
 
