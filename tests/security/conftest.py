@@ -24,17 +24,9 @@ def world(local_client: Any, dynamodb_local: Any) -> Iterator[World]:
         # A module sends hundreds of Mews requests with one AccessToken within seconds; Mews'
         # per-token limit (200 per 30 s) is tested in tests/protocol/test_mews.py.
         patch.setenv("MEWS_REQUEST_LIMIT", "0")
-<<<<<<< HEAD
         # Services built afresh from this module's environment, and forgotten after it: none
         # may outlive the module into the next one's (its table is deleted below).
         promo.bootstrap.install(None)
-=======
-        # The previous module's world leaves its services installed (its teardown's
-        # cold_start), over a table it then deletes: forget them, so that these are built
-        # from this module's environment rather than copied from those.
-        promo.bootstrap.install(None)
-        cold_start()
->>>>>>> protocols2
         yield build_world(promo.bootstrap.services(), name)
         promo.bootstrap.install(None)
     local_client.delete_table(TableName=name)
