@@ -24,6 +24,7 @@ from pydantic import (
 
 from promo.codecs.fields import CodeValue
 from promo.domain.credentials import (
+    DEFAULT_HOLD_MINUTES,
     DEFAULT_LOOK_BACK_DAYS,
     MaestraEndpoint,
     MaestraOperation,
@@ -131,6 +132,15 @@ class PoolConfig(_Strict):
 class MaestraOperationConfig(_Strict):
     kind: StepKind
     pool: str | None = Field(default=None, description="a pool id; fixes the pool for the step")
+    hold_minutes: int | None = Field(
+        default=None, ge=1, le=7 * 24 * 60, description="reserve: how long a use is held"
+    )
+
+    @model_validator(mode="after")
+    def _hold_only_for_reservations(self) -> "MaestraOperationConfig":
+        if self.hold_minutes is not None and self.kind is not StepKind.RESERVE:
+            raise ValueError("hold_minutes is for operations of kind reserve only")
+        return self
 
 
 class MaestraEndpointConfig(_Strict):
@@ -331,7 +341,11 @@ def apply(
                     tenant_id=tenant.id,
                     secret_key_digest=token_digest(reveal(key)) if key is not None else None,
                     operations={
-                        name: MaestraOperation(op.kind, pool_aliases[op.pool] if op.pool else None)
+                        name: MaestraOperation(
+                            op.kind,
+                            pool_aliases[op.pool] if op.pool else None,
+                            op.hold_minutes or DEFAULT_HOLD_MINUTES,
+                        )
                         for name, op in endpoint.operations.items()
                     },
                     look_back_days=endpoint.look_back_days,

@@ -738,3 +738,58 @@ def test_rollback_redemption_gives_a_use_back_and_a_retry_with_its_transaction_i
     code = demo.codes.get("demo", "SPRING-7KQ3")
     assert code is not None
     assert code.state is CodeState.ISSUED
+
+
+def test_a_reserved_code_is_refused_to_others_and_redeemed_by_its_holder_through_maestra(
+    demo: Stores,
+) -> None:
+    held = call("ReservePromoCode", redeem_body("SPRING-7KQ3", "42"))[1]
+    others = call("RedeemPromoCode", redeem_body("SPRING-7KQ3", "43"))[1]
+    again = call("ReservePromoCode", redeem_body("SPRING-7KQ3", "43"))[1]
+    redeemed = call("RedeemPromoCode", redeem_body("SPRING-7KQ3", "42"))[1]
+
+    assert held["status"] == "Success"
+    assert held["promoCode"]["isUsed"] is False
+    assert "issueStatus" not in held["promoCode"]
+    assert others["status"] == "ValidationError"
+    assert others["validationMessages"][0]["message"] == (
+        "Promo code's remaining uses are held for other customers."
+    )
+    assert again["validationMessages"][0]["message"] == (
+        "Promo code has no use free to hold: it is used, held, blocked or deleted."
+    )
+    assert redeemed["status"] == "Success"
+    assert redeemed["promoCode"]["isUsed"] is True
+
+
+def test_a_release_gives_the_held_use_back_and_a_second_release_is_refused(
+    demo: Stores,
+) -> None:
+    call("ReservePromoCode", redeem_body("SPRING-7KQ3", "42"))
+    released = call("ReleasePromoCode", redeem_body("SPRING-7KQ3", "42"))[1]
+    twice = call("ReleasePromoCode", redeem_body("SPRING-7KQ3", "42"))[1]
+    redeemed = call("RedeemPromoCode", redeem_body("SPRING-7KQ3", "43"))[1]
+
+    assert released["status"] == "Success"
+    assert twice["validationMessages"][0]["message"] == (
+        "No use of this promo code is held for this customer."
+    )
+    assert redeemed["promoCode"]["isUsed"] is True
+    code = demo.codes.get("demo", "SPRING-7KQ3")
+    assert code is not None
+    assert code.used_by == "43"
+
+
+def test_reserve_and_release_name_the_customer_they_hold_for(demo: Stores) -> None:
+    body = {"promoCode": {"ids": {"value": "SPRING-7KQ3"}}}
+
+    answers = [call(operation, body)[1] for operation in ("ReservePromoCode", "ReleasePromoCode")]
+
+    for answer in answers:
+        assert answer["status"] == "ValidationError"
+        assert answer["validationMessages"] == [
+            {
+                "message": "Field is mandatory for this operation.",
+                "location": "/customer/ids/webSiteUserId",
+            }
+        ]

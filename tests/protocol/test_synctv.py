@@ -794,6 +794,10 @@ def put_state(svc: Services, state: str) -> str:
         )
     elif state == "blocked":
         svc.codes.block("demo", value, moment(), ACTOR)
+    elif state.startswith("held"):  # its one use held for a customer, until a deadline
+        deadline = moment(-1 if "expired" in state else 1)
+        holder = Issuance(moment(), ACTOR, Recipient("maestra.webSiteUserId", "2366"))
+        svc.codes.reserve("demo", value, holder, deadline)
     elif state == "deleted":
         svc.codes.delete("demo", [code.uuid], ACTOR)
     return value
@@ -809,6 +813,8 @@ def put_state(svc: Services, state: str) -> str:
         ("deleted", -45),
         ("not yet valid", -45),
         ("expired", -45),
+        ("held", -45),
+        ("held until a deadline now expired", 1),
     ],
 )
 def test_validate_answers_1_only_for_a_redeemable_code(

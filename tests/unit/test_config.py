@@ -78,6 +78,14 @@ tenants:
             "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: e, operations: {Op: {kind: teleport}}}]}\n",
             "kind",
         ),
+        (
+            "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: e, operations: {Op: {kind: redeem, hold_minutes: 5}}}]}\n",
+            "hold_minutes is for operations of kind reserve only",
+        ),
+        (
+            "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: e, operations: {Op: {kind: reserve, hold_minutes: 0}}}]}\n",
+            "hold_minutes",
+        ),
         ("tenants: [", "not valid YAML"),
         (
             "tenants:\n  - {id: a, name: A, synctv_users: [{username: u, password: password8, unit: {id: '1', name: U}}]}\n",
@@ -156,6 +164,22 @@ def test_applying_the_same_file_twice_changes_nothing(moto_stores: Stores) -> No
         "admin@demo.example",
         "viewer@demo.example",
     ]
+
+
+def test_a_reservations_hold_time_is_kept_and_defaults_to_15_minutes(
+    moto_stores: Stores, tmp_path: Path
+) -> None:
+    text = (
+        "tenants:\n  - {id: a, name: A, maestra_endpoints: [{id: shop, operations: {"
+        "Hold: {kind: reserve, hold_minutes: 45}, HoldDefault: {kind: reserve}}}]}\n"
+    )
+    apply(moto_stores, write(tmp_path, text))
+
+    endpoint = CredentialStore(moto_stores.table, moto_stores.settings).maestra_endpoint("shop")
+
+    assert endpoint is not None
+    assert endpoint.operations["Hold"].hold_minutes == 45
+    assert endpoint.operations["HoldDefault"].hold_minutes == 15
 
 
 def test_a_crm_users_unit_is_kept_in_its_profile(moto_stores: Stores) -> None:

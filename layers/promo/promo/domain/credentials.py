@@ -20,11 +20,16 @@ class MewsAccessToken(NamedTuple):
     name: str
 
 
+# How long a reservation holds a use unless its operation's configuration says otherwise.
+DEFAULT_HOLD_MINUTES = 15
+
+
 class MaestraOperation(NamedTuple):
-    """How an endpoint's operation gets a code."""
+    """How an endpoint's operation gets a code; a reservation's, how long it holds a use."""
 
     kind: StepKind
     pool_alias: str | None = None
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
 
 
 # How far back an endpoint's requests may date themselves (``executionDateTimeUtc``) unless its

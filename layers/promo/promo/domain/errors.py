@@ -109,8 +109,32 @@ class NothingToRollBack(PromoError):
         self.code = code
 
 
+class NothingHeld(PromoError):
+    """A release by a holder for whom no use of the code is held (never, or no longer: an
+    expired hold another redemption took, or one already redeemed or released)."""
+
+    def __init__(self, code: object = None) -> None:
+        super().__init__("No use of this promo code is held for this customer.")
+        self.code = code
+
+
+class NoUseToHold(PromoError):
+    """A reservation of a code whose every use is taken or held by someone else."""
+
+    def __init__(self, code: object = None) -> None:
+        super().__init__("Promo code has no use left to hold.")
+        self.code = code
+
+
 class TransitionRefused(PromoError):
     """A lifecycle transition whose source state does not hold (e.g. redeeming a used code)."""
+
+
+class UsesHeld(TransitionRefused):
+    """A redemption of a code whose remaining uses are all held for other holders."""
+
+    def __init__(self) -> None:
+        super().__init__("Promo code's remaining uses are held for other customers.")
 
 
 class CodeExpired(TransitionRefused):

@@ -28,6 +28,8 @@ class Rule(NamedTuple):
     needs_validity: bool
     # Whether a used code with redemptions left (a multi-use code) may leave USED too.
     from_partly_used: bool = False
+    # Whether the transition takes one of the code's uses, so one must be free (not held).
+    takes_use: bool = False
 
 
 RULES: dict[Transition, Rule] = {
@@ -35,7 +37,7 @@ RULES: dict[Transition, Rule] = {
     # A code may be redeemed without having been issued first (SyncTV and POS flows do that).
     # A multi-use code is redeemed again while it has uses left; each redemption takes one.
     Transition.REDEEM: Rule(
-        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.USED, True, True
+        frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.USED, True, True, True
     ),
     Transition.BLOCK: Rule(
         frozenset({CodeState.AVAILABLE, CodeState.ISSUED}), CodeState.BLOCKED, False, True
@@ -48,13 +50,17 @@ def allows(transition: Transition, code: Code, at: datetime) -> bool:
     rule = RULES[transition]
     if code.activity is not ActivityState.ACTIVE:
         return False
-    partly_used = code.state is CodeState.USED and bool(code.uses_left)
+    # Uses left, or (for a transition taking one) held uses that may have expired.
+    uses = code.uses_left or (rule.takes_use and code.holds)
+    partly_used = code.state is CodeState.USED and bool(uses)
     if code.state not in rule.sources and not (rule.from_partly_used and partly_used):
+        return False
+    if rule.takes_use and code.free_uses(at) == 0:
         return False
     return not rule.needs_validity or code.validity.contains(at)
 
 
 def is_redeemable(code: Code, at: datetime) -> bool:
-    """What SyncTV's validate answers: active, not spent or blocked, inside its validity
-    window."""
+    """What SyncTV's validate answers: active, not spent or blocked, a use free (not held
+    for someone), inside its validity window."""
     return allows(Transition.REDEEM, code, at)

@@ -39,11 +39,14 @@ class StepKind(StrEnum):
     FROM_POOL = "from-pool"  # issue any available code of the pool
     REDEEM = "redeem"  # use a code by its value
     ROLLBACK_REDEMPTION = "rollback-redemption"  # give one redemption of a code back
+    RESERVE = "reserve"  # hold one use of a code for the customer until a deadline
+    RELEASE = "release"  # give the customer's held use back
 
     @property
     def uses(self) -> bool:
-        """Whether the step uses a code (or gives a use back) rather than issuing one."""
-        return self in (StepKind.REDEEM, StepKind.ROLLBACK_REDEMPTION)
+        """Whether the step uses a code (or holds, releases or gives a use back) rather than
+        issuing one."""
+        return self not in (StepKind.BY_VALUE, StepKind.BY_VALUE_CREATE, StepKind.FROM_POOL)
 
 
 class Window(NamedTuple):
@@ -214,8 +217,11 @@ class Code(NamedTuple):
     used_by: str | None = None
     used_point_of_contact: PointOfContact | None = None
     blocked_at: datetime | None = None
-    # Redemptions a code of a multi-use pool has left; None for a single-use code.
+    # Redemptions a code has left, holds taken out; None for a single-use code never redeemed
+    # or held.
     uses_left: int | None = None
+    # Uses held for holders (reservations), each until its deadline.
+    holds: tuple["Hold", ...] = ()
 
     @property
     def is_deleted(self) -> bool:
@@ -225,4 +231,24 @@ class Code(NamedTuple):
     def is_spent(self) -> bool:
         """Used, with no redemption left: what every protocol shows as used or consumed. A
         multi-use code is USED from its first redemption, and spent at its last."""
-        return self.state is CodeState.USED and not self.uses_left
+        return self.state is CodeState.USED and not self.uses_left and not self.holds
+
+    def free_uses(self, at: datetime) -> int:
+        """Uses anyone may take at ``at``: those left, and those of holds expired by then."""
+        if self.uses_left is None:
+            left = 0 if self.state is CodeState.USED else 1
+        else:
+            left = self.uses_left
+        return left + sum(1 for hold in self.holds if hold.until < at)
+
+    def hold_of(self, holder: Recipient) -> "Hold | None":
+        return next((hold for hold in self.holds if hold.holder == holder), None)
+
+
+class Hold(NamedTuple):
+    """One use of a code held for a holder until a deadline: a reservation. Nobody else can
+    take that use while it is held; after the deadline anyone can, and no job is needed to
+    give it back (the deadline is compared when a use is taken)."""
+
+    holder: Recipient
+    until: datetime

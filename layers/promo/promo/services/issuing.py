@@ -2,10 +2,11 @@
 from a pool, redeem) and a CRM.COM request for a campaign's code. With a receipt, a repeated
 request replays its first outcome."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from promo.domain import lifecycle
+from promo.domain import clock, lifecycle
+from promo.domain.credentials import DEFAULT_HOLD_MINUTES
 from promo.domain.errors import (
     AlreadyDone,
     CodeExpired,
@@ -16,7 +17,9 @@ from promo.domain.errors import (
     InvalidRequest,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingHeld,
     NothingToRollBack,
+    NoUseToHold,
     OutsideIssueWindow,
     PoolClosed,
     PoolNotFound,
@@ -91,6 +94,8 @@ class Step(NamedTuple):
     # The request dated itself (Maestra's executionDateTimeUtc): its effective time must not
     # come before the creation of the code it names.
     backdated: bool = False
+    # How long a reservation holds the use it takes, from the moment it is made.
+    hold_for: timedelta = timedelta(minutes=DEFAULT_HOLD_MINUTES)
 
 
 class StepOutcome(NamedTuple):
@@ -108,7 +113,9 @@ _BUSINESS_REFUSALS = (
     PoolNotFound,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingHeld,
     NothingToRollBack,
+    NoUseToHold,
     OutsideIssueWindow,
     TransitionRefused,
 )
@@ -170,7 +177,9 @@ def _why_not(refusal: PromoError, code: Code | None, step: Step) -> PromoError:
     failed on the code's validity window, and says so (expired, or not valid yet) rather than
     "used, blocked or deleted". Judged from the code as read after the refusal; if it changed
     in between, the store's own refusal stands."""
-    if step.kind is not StepKind.REDEEM or not isinstance(refusal, TransitionRefused):
+    if step.kind is not StepKind.REDEEM and step.kind is not StepKind.RESERVE:
+        return refusal
+    if not isinstance(refusal, TransitionRefused | NoUseToHold):
         return refusal
     at = step.issuance.at
     if code is None or not lifecycle.allows(
@@ -189,13 +198,8 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
         assert pool is not None
         return claim_code(svc, pool, step.issuance)
     assert step.value is not None
-    if step.kind is StepKind.REDEEM:
-        if step.backdated:  # one read more, for backdated redeems only
-            _check_created_by(svc.codes.get(step.tenant_id, step.value), step)
-        return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
-    if step.kind is StepKind.ROLLBACK_REDEMPTION:
-        reason = f"rollback-redemption by {step.issuance.actor}"
-        return svc.codes.roll_back_redemption(step.tenant_id, step.value, step.issuance, reason)
+    if step.kind.uses:
+        return _use(svc, step)
     if step.kind is StepKind.BY_VALUE_CREATE:
         assert pool is not None
         existing = svc.codes.get(step.tenant_id, step.value)
@@ -205,6 +209,22 @@ def _run(svc: Services, step: Step, pool: Pool | None) -> Code:
             raise NotAvailableForIssue(code=existing)
         return _issue_existing(svc, step, existing)
     return _issue_existing(svc, step, svc.codes.get(step.tenant_id, step.value))
+
+
+def _use(svc: Services, step: Step) -> Code:
+    """Redeem, hold, release or give back a use of the code the step names."""
+    assert step.value is not None
+    if step.backdated and step.kind in (StepKind.REDEEM, StepKind.RESERVE):
+        _check_created_by(svc.codes.get(step.tenant_id, step.value), step)  # one read more
+    if step.kind is StepKind.REDEEM:
+        return svc.codes.redeem(step.tenant_id, step.value, step.issuance)
+    if step.kind is StepKind.RESERVE:
+        until = clock.now() + step.hold_for
+        return svc.codes.reserve(step.tenant_id, step.value, step.issuance, until)
+    if step.kind is StepKind.RELEASE:
+        return svc.codes.release(step.tenant_id, step.value, step.issuance)
+    reason = f"rollback-redemption by {step.issuance.actor}"
+    return svc.codes.roll_back_redemption(step.tenant_id, step.value, step.issuance, reason)
 
 
 def _issue_existing(svc: Services, step: Step, code: Code | None) -> Code:

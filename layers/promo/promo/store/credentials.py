@@ -23,6 +23,7 @@ from typing import Any
 
 from promo.cache import TtlCache
 from promo.domain.credentials import (
+    DEFAULT_HOLD_MINUTES,
     DEFAULT_LOOK_BACK_DAYS,
     MaestraEndpoint,
     MaestraOperation,
@@ -124,7 +125,11 @@ class CredentialStore:
     def put_maestra_endpoint(self, endpoint: MaestraEndpoint) -> None:
         operations = {
             name: {
-                "M": {"kind": s(op.kind), **({"pool": s(op.pool_alias)} if op.pool_alias else {})}
+                "M": {
+                    "kind": s(op.kind),
+                    **({"pool": s(op.pool_alias)} if op.pool_alias else {}),
+                    **({"hold_minutes": n(op.hold_minutes)} if op.kind is StepKind.RESERVE else {}),
+                }
             }
             for name, op in endpoint.operations.items()
         }
@@ -140,7 +145,9 @@ class CredentialStore:
         def build(item: Item) -> MaestraEndpoint:
             operations = {
                 name: MaestraOperation(
-                    StepKind(op["M"]["kind"]["S"]), op["M"].get("pool", {}).get("S")
+                    StepKind(op["M"]["kind"]["S"]),
+                    op["M"].get("pool", {}).get("S"),
+                    int(op["M"].get("hold_minutes", {"N": DEFAULT_HOLD_MINUTES})["N"]),
                 )
                 for name, op in item["operations"]["M"].items()
             }

@@ -11,12 +11,14 @@ from promo.domain.models import (
     Code,
     CodeState,
     CrmCampaign,
+    Hold,
     PointOfContact,
     Pool,
     PoolAliases,
     Recipient,
     Window,
 )
+from promo.store.keys import HOLD_PREFIX
 
 Item = dict[str, Any]
 AttributeValue = dict[str, Any]
@@ -72,7 +74,17 @@ def code_from_item(item: Mapping[str, Any]) -> Code:
         used_point_of_contact=_contact(item, "used"),
         blocked_at=_moment(item, "blocked_at"),
         uses_left=int(item["uses_left"]["N"]) if "uses_left" in item else None,
+        holds=tuple(
+            _hold(attribute["M"])
+            for name, attribute in sorted(item.items())
+            if name.startswith(HOLD_PREFIX)
+        ),
     )
+
+
+def _hold(attribute: Mapping[str, Any]) -> Hold:
+    holder = Recipient(attribute["kind"]["S"], attribute["id"]["S"])
+    return Hold(holder, from_stored(attribute["held_until"]["S"]))
 
 
 def window_attributes(window: Window) -> Item:

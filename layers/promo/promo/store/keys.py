@@ -53,8 +53,21 @@ def recipient_key(
 ) -> dict[str, dict[str, str]]:
     """How many codes of a pool a recipient was issued. Recipient ids may hold any character,
     so the key carries a digest of them (the item keeps them in clear for operators)."""
-    digest = hashlib.sha256(f"{kind}\x00{identifier}".encode()).hexdigest()[:32]
+    digest = recipient_digest(kind, identifier)
     return {"pk": {"S": f"T#{tenant_id}#P#{pool_id}#RECIPIENT#{digest}"}, "sk": {"S": "RECIPIENT"}}
+
+
+def recipient_digest(kind: str, identifier: str) -> str:
+    return hashlib.sha256(f"{kind}\x00{identifier}".encode()).hexdigest()[:32]
+
+
+# A hold (reservation) is an attribute of the code per holder, named by the holder's digest: a
+# nested map could not be created and added to by one update, and any identifier fits.
+HOLD_PREFIX = "hold_"
+
+
+def hold_attribute(kind: str, identifier: str) -> str:
+    return f"{HOLD_PREFIX}{recipient_digest(kind, identifier)}"
 
 
 def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:

@@ -17,11 +17,14 @@ from promo.domain.errors import (
     MalformedRequest,
     NoCodeAvailable,
     NotAvailableForIssue,
+    NothingHeld,
     NothingToRollBack,
+    NoUseToHold,
     OutsideIssueWindow,
     PoolNotFound,
     StoreUnavailable,
     TransitionRefused,
+    UsesHeld,
 )
 from promo.protocols.maestra.requests import BodyInvalid, UnknownOperation
 
@@ -61,6 +64,9 @@ REDEEM_REFUSALS: ErrorTable[str] = ErrorTable(
         CodeNotYetValid: "Promo code is not valid yet.",
         OutsideIssueWindow: "Promo code is outside its validity period.",
         NothingToRollBack: "Promo code has no redemption to roll back.",
+        NoUseToHold: "Promo code has no use free to hold: it is used, held, blocked or deleted.",
+        UsesHeld: "Promo code's remaining uses are held for other customers.",
+        NothingHeld: "No use of this promo code is held for this customer.",
     },
     fallback="Promo code cannot be redeemed: it is used, blocked or deleted.",
 )

@@ -153,17 +153,22 @@ _MANDATORY, _DISALLOWED = "mandatory", "disallowed"
 
 
 def _step_rules(kind: StepKind, pool_fixed: bool) -> dict[str, str]:
+    """Ours for the kinds the page does not have: a use is named by its code's value, and a
+    reservation (reserve, release) by the customer it is held for."""
     pool_rule = _DISALLOWED if pool_fixed else _MANDATORY
+    by_value = {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED}
+    if kind in (StepKind.RESERVE, StepKind.RELEASE):
+        return {**by_value, _HOLDER: _MANDATORY}
     return {
-        StepKind.BY_VALUE: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
+        StepKind.BY_VALUE: by_value,
         StepKind.BY_VALUE_CREATE: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": pool_rule},
         StepKind.FROM_POOL: {"/promoCode/ids": _DISALLOWED, "/promoCode/pool": pool_rule},
-        StepKind.REDEEM: {"/promoCode/ids": _MANDATORY, "/promoCode/pool": _DISALLOWED},
-        StepKind.ROLLBACK_REDEMPTION: {
-            "/promoCode/ids": _MANDATORY,
-            "/promoCode/pool": _DISALLOWED,
-        },
+        StepKind.REDEEM: by_value,
+        StepKind.ROLLBACK_REDEMPTION: by_value,
     }[kind]
+
+
+_HOLDER = "/customer/ids/webSiteUserId"
 
 
 def check_step(kind: StepKind, pool_fixed: bool, body: OperationBody) -> None:
@@ -171,6 +176,7 @@ def check_step(kind: StepKind, pool_fixed: bool, body: OperationBody) -> None:
     present = {
         "/promoCode/ids": body.value is not None,
         "/promoCode/pool": body.pool_alias is not None,
+        _HOLDER: bool(body.customer and body.customer.ids.webSiteUserId),
     }
     problems = [
         ValidationMessage("Field is mandatory for this operation.", location)
@@ -243,6 +249,7 @@ class OperationCall(NamedTuple):
                 receipt=receipt,
             ),
             backdated=self.body.executionDateTimeUtc is not None,
+            hold_for=timedelta(minutes=setting.hold_minutes),
         )
 
 

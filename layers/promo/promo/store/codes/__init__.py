@@ -5,6 +5,7 @@
 - ``visibility``: whether a staged code exists yet (its batch's outcome), for every reader;
 - ``transitions``: issue, redeem and block by value, each one conditional write;
 - ``rollbacks``: one redemption given back, never losing or doubling a use;
+- ``reservations``: a use held for a holder until a deadline, released or taken over after;
 - ``receipts``: idempotency receipts written in the same transaction as the change;
 - ``reads``: lookups by value and id, and listing in creation order;
 - ``deletes``: soft delete.
@@ -22,6 +23,7 @@ from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
 from promo.store.codes.reads import CodeReads, position
+from promo.store.codes.reservations import Reservations
 from promo.store.codes.rollbacks import Rollbacks
 from promo.store.codes.transitions import Transitions
 from promo.store.codes.visibility import BatchOutcomes, Snapshot
@@ -38,6 +40,7 @@ class CodeStore:
         self._reads = CodeReads(table, self.outcomes)
         self._deletes = Deletes(table, self._reads)
         self._rollbacks = Rollbacks(table, self.outcomes)
+        self._reservations = Reservations(table, self.outcomes)
 
     # adding
     def add(
@@ -67,6 +70,12 @@ class CodeStore:
         self, tenant_id: str, value: str, issuance: Issuance, reason: str
     ) -> Code:
         return self._rollbacks.roll_back_redemption(tenant_id, value, issuance, reason)
+
+    def reserve(self, tenant_id: str, value: str, issuance: Issuance, until: datetime) -> Code:
+        return self._reservations.reserve(tenant_id, value, issuance, until)
+
+    def release(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        return self._reservations.release(tenant_id, value, issuance)
 
     def block(self, tenant_id: str, value: str, at: datetime, actor: str) -> Code:
         return self._transitions.block(tenant_id, value, at, actor)

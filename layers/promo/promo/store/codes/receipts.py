@@ -33,6 +33,24 @@ def transact_change(table: Table, actions: list[Item], key: Item, receipt: Recei
         raise StoreUnavailable("The transaction was cancelled; retry.") from None
 
 
+def write_change(table: Table, update: Item, receipt: Receipt | None) -> Item:
+    """One conditional UpdateItem of a code (with a receipt, in a transaction with the
+    receipt's put), answered with the code as written. The update stamps its own token
+    (``:request`` into ``last_request``), so a write that landed but whose answer was lost is
+    recognised when botocore's retry fails its condition, and answered as the success it was."""
+    token = update["ExpressionAttributeValues"][":request"]
+    try:
+        if receipt is None:
+            return table.update(**update, ReturnValues="ALL_NEW")
+        action = {"Update": {"TableName": table.name, **update}}
+        transact_change(table, [action], update["Key"], receipt)
+    except ConditionFailed as failed:
+        if failed.item is None or failed.item.get("last_request") != token:
+            raise
+        return failed.item
+    return table.get(update["Key"]) or {}
+
+
 def recorded(table: Table, tenant_id: str, receipt: Receipt) -> Receipt | None:
     """The receipt an earlier request with this idempotency key left, if any."""
     item = table.get(keys.receipt_key(tenant_id, receipt.scope, receipt.key))

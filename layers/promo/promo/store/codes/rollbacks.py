@@ -14,7 +14,7 @@ from promo.domain import clock
 from promo.domain.errors import AlreadyDone, CodeNotFound, NothingToRollBack, StoreUnavailable
 from promo.domain.models import ActivityState, Code, CodeState, Issuance
 from promo.store import keys
-from promo.store.codes.receipts import recorded, transact_change
+from promo.store.codes.receipts import recorded, write_change
 from promo.store.codes.visibility import BatchOutcomes
 from promo.store.items import Item, code_from_item, n, s
 from promo.store.table import ConditionFailed, Table
@@ -100,13 +100,4 @@ class Rollbacks:
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        try:
-            if issuance.receipt is None:
-                return self._table.update(**update, ReturnValues="ALL_NEW")
-            actions = [{"Update": {"TableName": self._table.name, **update}}]
-            transact_change(self._table, actions, key, issuance.receipt)
-        except ConditionFailed as failed:
-            if failed.item is None or failed.item.get("last_request") != values[":request"]:
-                raise
-            return failed.item  # this very write landed; botocore's retry met it
-        return self._table.get(key) or {}
+        return write_change(self._table, update, issuance.receipt)

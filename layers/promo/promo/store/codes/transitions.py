@@ -15,6 +15,7 @@ from promo.domain.errors import (
     OutsideIssueWindow,
     RecipientLimitReached,
     TransitionRefused,
+    UsesHeld,
 )
 from promo.domain.lifecycle import RULES, Rule, Transition
 from promo.domain.models import ActivityState, Code, CodeState, Issuance, NewCode, Pool
@@ -42,6 +43,9 @@ class Write(NamedTuple):
     known: Item | None = None
     # The recipient's counter update, when the pool limits codes per recipient.
     limit: Item | None = None
+    # A redemption taking a held use instead of a free one: the hold's attribute and its
+    # deadline as read (the holder's own hold, or someone's expired one).
+    hold: tuple[str, str] | None = None
 
 
 class Transitions:
@@ -67,6 +71,8 @@ class Transitions:
         return code
 
     def redeem(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
+        """Take one use of the code: a free one, or the one held for the redeemer, or, when
+        every use is taken or held, one whose hold has expired."""
         extra: Item = {
             "used_at": s(clock.to_stored(issuance.at)),
             **contact_attributes("used", issuance.point_of_contact),
@@ -129,11 +135,11 @@ class Transitions:
         limit: Item | None = None,
     ) -> Code:
         key = keys.code_key(tenant_id, value)
-        batch = None
-        for _ in range(2):
+        batch, hold = None, None
+        for _ in range(3):
             try:
                 written = Write(key, RULES[transition], issuance, extra, batch, limit=limit)
-                return code_from_item(self.apply(written))
+                return code_from_item(self.apply(written._replace(hold=hold)))
             except ConditionFailed as failed:
                 if failed.item is None:
                     raise CodeNotFound from None
@@ -142,6 +148,10 @@ class Transitions:
                     if not self._outcomes.visible(failed.item):
                         raise CodeNotFound from None
                     batch = staged  # its batch committed: the code is real, write it as such
+                    continue
+                usable = held_use(failed.item, issuance) if RULES[transition].takes_use else None
+                if usable is not None and usable != hold:
+                    hold = usable  # no free use for this write: take the held one
                     continue
                 raise _refusal(transition, failed.item) from None
         raise CodeNotFound
@@ -205,21 +215,18 @@ def _update_request(write: Write) -> tuple[Item, Item]:
         ":actor": s(write.issuance.actor),
         ":request": s(uuid.uuid4().hex),
     }
-    sources = []
-    for index, state in enumerate(sorted(write.rule.sources)):
-        values[f":source{index}"] = s(state)
-        sources.append(f":source{index}")
-    leaves = f"#state IN ({', '.join(sources)})"
-    if write.rule.from_partly_used:  # a multi-use code with redemptions left
-        values[":used"], values[":none_left"] = s(CodeState.USED), n(0)
-        leaves = f"({leaves} OR (#state = :used AND uses_left > :none_left))"
-    condition = f"{leaves} AND activity = :active AND {condition_settled}"
+    names = {"#state": "state"}
+    condition = f"{_leaves(write, values, names)} AND activity = :active AND {condition_settled}"
     if write.rule.needs_validity and write.known is None:
         values[":at"] = s(clock.to_stored(write.issuance.at))
         condition += (
             " AND (attribute_not_exists(valid_from) OR valid_from <= :at)"
             " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
         )
+    if write.known is not None:
+        # Answered from its index entry, the code must still be the one indexed: a hold
+        # (``reservations``) takes an available code out of the index and changes its uses.
+        condition += " AND attribute_exists(avail_pk)"
     assignments = [
         "#state = :target",
         "updated_at = :now",
@@ -231,17 +238,58 @@ def _update_request(write: Write) -> tuple[Item, Item]:
         assignments.append(f"{name} = :extra{index}")
     if write.rule.target is CodeState.USED:
         assignments += _redemption(write, values)
+    if write.hold is not None:
+        removals += ", #hold"
     update: Item = {
         "Key": write.key,
         "ConditionExpression": condition,
         "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {AVAILABLE_ATTRIBUTES}{removals}",
-        "ExpressionAttributeNames": {"#state": "state"},
+        "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         # The code as it is when the condition fails: why it refused, or that this very write
         # had landed already (its token).
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
     return update, values
+
+
+def _leaves(write: Write, values: Item, names: dict[str, str]) -> str:
+    """The condition on the state the write leaves (and, taking a use, on the use taken)."""
+    sources = []
+    for index, state in enumerate(sorted(write.rule.sources)):
+        values[f":source{index}"] = s(state)
+        sources.append(f":source{index}")
+    leaves = f"#state IN ({', '.join(sources)})"
+    if write.hold is not None:  # the use was taken when it was held; the hold must still be
+        names["#hold"], values[":hold_until"] = write.hold[0], s(write.hold[1])
+        values[":used"] = s(CodeState.USED)
+        return f"(#state IN ({', '.join(sources)}, :used) AND #hold.held_until = :hold_until)"
+    if write.rule.takes_use:  # a use must be free: none left once all are taken or held
+        values[":none_left"] = n(0)
+        leaves = f"({leaves} AND (attribute_not_exists(uses_left) OR uses_left > :none_left))"
+    if write.rule.from_partly_used:  # a multi-use code with redemptions left
+        values[":used"], values[":none_left"] = s(CodeState.USED), n(0)
+        leaves = f"({leaves} OR (#state = :used AND uses_left > :none_left))"
+    holder = write.issuance.recipient
+    if write.rule.takes_use and holder is not None:  # a holder redeems through their hold
+        names["#mine"] = keys.hold_attribute(holder.kind, holder.identifier)
+        leaves = f"{leaves} AND attribute_not_exists(#mine)"
+    return leaves
+
+
+def held_use(item: Item, issuance: Issuance) -> tuple[str, str] | None:
+    """The hold a use may be taken through when no free use is: the redeemer's own, else any
+    hold expired by now (its holder can no longer count on it). None: no such hold."""
+    holder = issuance.recipient
+    if holder is not None:
+        mine = keys.hold_attribute(holder.kind, holder.identifier)
+        if mine in item:
+            return mine, item[mine]["M"]["held_until"]["S"]
+    now = clock.to_stored(clock.now())
+    for name, attribute in sorted(item.items()):
+        if name.startswith(keys.HOLD_PREFIX) and attribute["M"]["held_until"]["S"] < now:
+            return name, attribute["M"]["held_until"]["S"]
+    return None
 
 
 def _redemption(write: Write, values: Item) -> list[str]:
@@ -253,12 +301,13 @@ def _redemption(write: Write, values: Item) -> list[str]:
         record["by"] = s(issuance.recipient.identifier)
     if issuance.point_of_contact is not None:
         record["point_of_contact"] = s(issuance.point_of_contact.external_id)
-    values[":one"], values[":no_redemptions"] = n(1), {"L": []}
+    values[":no_redemptions"] = {"L": []}
     values[":redemption"] = {"L": [{"M": record}]}
-    return [
-        "uses_left = if_not_exists(uses_left, :one) - :one",
-        "redemptions = list_append(if_not_exists(redemptions, :no_redemptions), :redemption)",
-    ]
+    taken = ["redemptions = list_append(if_not_exists(redemptions, :no_redemptions), :redemption)"]
+    if write.hold is not None:
+        return taken  # the held use was taken from ``uses_left`` when it was held
+    values[":one"] = n(1)
+    return ["uses_left = if_not_exists(uses_left, :one) - :one", *taken]
 
 
 def _refusal(transition: Transition, item: Item) -> Exception:
@@ -268,6 +317,8 @@ def _refusal(transition: Transition, item: Item) -> Exception:
         if _only_validity_failed(item):
             return OutsideIssueWindow(code=code)
         return NotAvailableForIssue(code=code)
+    if transition is Transition.REDEEM and _all_uses_held(item):
+        return UsesHeld()
     if item["state"]["S"] == CodeState.USED and transition is Transition.REDEEM:
         return TransitionRefused("Promo code has no redemption left.")
     return TransitionRefused(
@@ -308,6 +359,16 @@ def issue_attributes(issuance: Issuance) -> Item:
         attributes["issued_to_kind"] = s(issuance.recipient.kind)
         attributes["issued_to_id"] = s(issuance.recipient.identifier)
     return attributes
+
+
+def _all_uses_held(item: Item) -> bool:
+    """Whether an active, unblocked code has no use left but held ones."""
+    return (
+        any(name.startswith(keys.HOLD_PREFIX) for name in item)
+        and item["activity"]["S"] == ActivityState.ACTIVE
+        and item["state"]["S"] != CodeState.BLOCKED
+        and item.get("uses_left", {"N": "0"})["N"] == "0"
+    )
 
 
 def _only_validity_failed(item: Item) -> bool:
