@@ -13,14 +13,25 @@ import pytest
 
 from promo.domain import clock
 from promo.domain.errors import (
+    CodeExpired,
     NoCodeAvailable,
     NothingHeld,
     NoUseToHold,
     StoreUnavailable,
     TransitionRefused,
+    UsesHeld,
 )
 from promo.domain.lifecycle import is_redeemable
-from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient
+from promo.domain.models import (
+    CodeState,
+    Issuance,
+    NewCode,
+    Receipt,
+    Recipient,
+    StepKind,
+    Window,
+)
+from promo.services.issuing import Step, perform_step
 from tests.integration.test_faults import DROPPED, SEED, FaultInjector, FaultyStores, faulty
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.processes import in_processes, process_client, thread_stores
@@ -269,3 +280,23 @@ def test_a_held_available_code_is_never_handed_out_by_a_claim_even_from_a_stale_
     assert held.state is CodeState.AVAILABLE
     assert held.issued_to is None
     assert [hold.holder.identifier for hold in held.holds] == ["bob"]
+
+
+def test_the_holders_late_redeem_of_an_expired_code_is_told_it_expired_not_that_it_is_held(
+    stores: Stores,
+) -> None:
+    ending = pool()
+    stores.catalog.put_pool(ending)
+    closes = moment(1)
+    stores.codes.add(
+        "acme", {"spring": ending}, [NewCode("spring", "HOLD-LATE", Window(end=closes))], ACTOR
+    )
+    stores.codes.reserve("acme", "HOLD-LATE", _customer("ann"), clock.now() + HOLD)
+    late = _customer("ann")._replace(at=closes + timedelta(hours=1))
+    step = Step(StepKind.REDEEM, "acme", "maestra", "HOLD-LATE", None, Window(), late)
+
+    outcome = perform_step(stores.services(), step)
+    others = perform_step(stores.services(), step._replace(issuance=_customer("bob")))
+
+    assert isinstance(outcome.refusal, CodeExpired)
+    assert isinstance(others.refusal, UsesHeld)

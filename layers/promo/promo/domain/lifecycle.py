@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from promo.domain.models import ActivityState, Code, CodeState
+from promo.domain.models import ActivityState, Code, CodeState, Recipient
 
 
 class Transition(StrEnum):
@@ -45,8 +45,11 @@ RULES: dict[Transition, Rule] = {
 }
 
 
-def allows(transition: Transition, code: Code, at: datetime) -> bool:
-    """Whether ``transition`` may leave ``code``'s current state at effective time ``at``."""
+def allows(
+    transition: Transition, code: Code, at: datetime, holder: Recipient | None = None
+) -> bool:
+    """Whether ``transition`` may leave ``code``'s current state at effective time ``at``
+    (for ``holder``, who may take a use held for them)."""
     rule = RULES[transition]
     if code.activity is not ActivityState.ACTIVE:
         return False
@@ -55,7 +58,7 @@ def allows(transition: Transition, code: Code, at: datetime) -> bool:
     partly_used = code.state is CodeState.USED and bool(uses)
     if code.state not in rule.sources and not (rule.from_partly_used and partly_used):
         return False
-    if rule.takes_use and code.free_uses(at) == 0:
+    if rule.takes_use and code.free_uses(at, holder) == 0:
         return False
     return not rule.needs_validity or code.validity.contains(at)
 

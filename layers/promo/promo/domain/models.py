@@ -233,13 +233,15 @@ class Code(NamedTuple):
         multi-use code is USED from its first redemption, and spent at its last."""
         return self.state is CodeState.USED and not self.uses_left and not self.holds
 
-    def free_uses(self, at: datetime) -> int:
-        """Uses anyone may take at ``at``: those left, and those of holds expired by then."""
+    def free_uses(self, at: datetime, holder: Recipient | None = None) -> int:
+        """Uses anyone (or ``holder``) may take at ``at``: those left, those of holds expired
+        by then, and the holder's own hold."""
         if self.uses_left is None:
             left = 0 if self.state is CodeState.USED else 1
         else:
             left = self.uses_left
-        return left + sum(1 for hold in self.holds if hold.until < at)
+        taken_over = (hold for hold in self.holds if hold.until < at or hold.holder == holder)
+        return left + sum(1 for _ in taken_over)
 
     def hold_of(self, holder: Recipient) -> "Hold | None":
         return next((hold for hold in self.holds if hold.holder == holder), None)

@@ -183,7 +183,7 @@ def _why_not(refusal: PromoError, code: Code | None, step: Step) -> PromoError:
         return refusal
     at = step.issuance.at
     if code is None or not lifecycle.allows(
-        Transition.REDEEM, code._replace(validity=Window()), at
+        Transition.REDEEM, code._replace(validity=Window()), at, step.issuance.recipient
     ):
         return refusal
     if code.validity.start is not None and at < code.validity.start:

@@ -14,11 +14,20 @@ from promo.domain.errors import (
     NotAvailableForIssue,
     OutsideIssueWindow,
     RecipientLimitReached,
+    StoreUnavailable,
     TransitionRefused,
     UsesHeld,
 )
 from promo.domain.lifecycle import RULES, Rule, Transition
-from promo.domain.models import ActivityState, Code, CodeState, Issuance, NewCode, Pool
+from promo.domain.models import (
+    ActivityState,
+    Code,
+    CodeState,
+    Issuance,
+    NewCode,
+    Pool,
+    Recipient,
+)
 from promo.store import keys
 from promo.store.codes.bulk_staging import BulkAdds, new_code_item
 from promo.store.codes.receipts import transact_change
@@ -136,7 +145,7 @@ class Transitions:
     ) -> Code:
         key = keys.code_key(tenant_id, value)
         batch, hold = None, None
-        for _ in range(3):
+        for _ in range(4):
             try:
                 written = Write(key, RULES[transition], issuance, extra, batch, limit=limit)
                 return code_from_item(self.apply(written._replace(hold=hold)))
@@ -150,11 +159,13 @@ class Transitions:
                     batch = staged  # its batch committed: the code is real, write it as such
                     continue
                 usable = held_use(failed.item, issuance) if RULES[transition].takes_use else None
-                if usable is not None and usable != hold:
-                    hold = usable  # no free use for this write: take the held one
+                if usable != hold:
+                    # No free use for this write: take the held one; or the hold it tried was
+                    # taken meanwhile: try a free use again.
+                    hold = usable
                     continue
-                raise _refusal(transition, failed.item) from None
-        raise CodeNotFound
+                raise _refusal(transition, failed.item, issuance) from None
+        raise StoreUnavailable("Too many concurrent changes of this code; retry.")
 
     def apply(self, write: Write) -> Item:
         """The one conditional write of a transition; with a receipt, a two-item transaction.
@@ -310,14 +321,14 @@ def _redemption(write: Write, values: Item) -> list[str]:
     return ["uses_left = if_not_exists(uses_left, :one) - :one", *taken]
 
 
-def _refusal(transition: Transition, item: Item) -> Exception:
+def _refusal(transition: Transition, item: Item, issuance: Issuance) -> Exception:
     """Why a visible code refused ``transition``, from the code as it was."""
     if transition is Transition.ISSUE:
         code = code_from_item(item)
         if _only_validity_failed(item):
             return OutsideIssueWindow(code=code)
         return NotAvailableForIssue(code=code)
-    if transition is Transition.REDEEM and _all_uses_held(item):
+    if transition is Transition.REDEEM and _all_uses_held(item, issuance.recipient):
         return UsesHeld()
     if item["state"]["S"] == CodeState.USED and transition is Transition.REDEEM:
         return TransitionRefused("Promo code has no redemption left.")
@@ -361,10 +372,11 @@ def issue_attributes(issuance: Issuance) -> Item:
     return attributes
 
 
-def _all_uses_held(item: Item) -> bool:
-    """Whether an active, unblocked code has no use left but held ones."""
+def _all_uses_held(item: Item, redeemer: Recipient | None) -> bool:
+    """Whether an active, unblocked code has no use left but ones held for others."""
+    mine = redeemer and keys.hold_attribute(redeemer.kind, redeemer.identifier)
     return (
-        any(name.startswith(keys.HOLD_PREFIX) for name in item)
+        any(name.startswith(keys.HOLD_PREFIX) and name != mine for name in item)
         and item["activity"]["S"] == ActivityState.ACTIVE
         and item["state"]["S"] != CodeState.BLOCKED
         and item.get("uses_left", {"N": "0"})["N"] == "0"
