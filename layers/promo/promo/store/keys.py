@@ -16,7 +16,7 @@ TENANT_CATALOG = "TENANTS"
 class TableLayout(NamedTuple):
     """Names fixed by ``template.yaml``; kept in one place so the store and tests agree."""
 
-    available_index: str = "available"
+    available_index: str = "available_v2"
     listing_index: str = "listing"
 
 
@@ -55,6 +55,11 @@ def recipient_key(
     so the key carries a digest of them (the item keeps them in clear for operators)."""
     digest = hashlib.sha256(f"{kind}\x00{identifier}".encode()).hexdigest()[:32]
     return {"pk": {"S": f"T#{tenant_id}#P#{pool_id}#RECIPIENT#{digest}"}, "sk": {"S": "RECIPIENT"}}
+
+
+def schema_key() -> dict[str, dict[str, str]]:
+    """The table's schema version and the progress of a migration (``tools/migrations.py``)."""
+    return {"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}}
 
 
 def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:
