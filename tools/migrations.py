@@ -87,8 +87,8 @@ def _check_index_v2(table: Table) -> None:
     projected = set() if index is None else set(index["Projection"].get("NonKeyAttributes", []))
     if index is None or index.get("IndexStatus", "ACTIVE") != "ACTIVE":
         raise SchemaOutdated(
-            f"Table {table.name} has no active index {wanted!r} yet: deploy the stack with"
-            " KeepPreviousAvailableIndex=true first and wait for the update to complete"
+            f"Table {table.name} has no active index {wanted!r} yet: add it and wait until it"
+            " is ACTIVE, then deploy this release with KeepPreviousAvailableIndex=true"
             " (docs/operations.md, Upgrading)."
         )
     if not {"value", "uuid", "staged_batch"} <= projected:

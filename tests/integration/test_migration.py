@@ -1,8 +1,8 @@
 """Upgrading a table of schema version 1 (template_v1_table.yaml: the available index projects
 validity only; a bulk add's staged codes hide their index keys until a publishing pass) to the
-current schema, as docs/operations.md tells an operator to, against DynamoDB Local: the stack
+current schema, as docs/operations.md tells an operator to, against DynamoDB Local: a stack
 update adds available_v2 beside the old index, `promo-admin migrate` settles the items (dying
-midway and run again), the next update drops the old index; then claims and bulk adds pass the
+midway and run again), the last update drops the old index; then claims and bulk adds pass the
 same tests as on a table made at the current version."""
 
 import time
@@ -130,7 +130,8 @@ def _connection(stores: Stores, dynamodb_local: DynamoDBLocal) -> list[str]:
 
 
 def _upgrade(legacy: Legacy, dynamodb_local: DynamoDBLocal) -> Stores:
-    """docs/operations.md's upgrade: the first stack update, migrate, the second update."""
+    """docs/operations.md's upgrade: the index added, migrate, the old index dropped (the
+    release's own deploy between the first two changes no index)."""
     stores = legacy.stores
     _add_index_v2(stores.client, stores.table_name)
     assert admin.main([*_connection(stores, dynamodb_local), "migrate"]) == 0

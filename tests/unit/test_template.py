@@ -171,8 +171,8 @@ def test_a_bulk_adds_stage_expires_after_every_function_that_writes_one_has_time
 
 
 def test_an_upgrade_keeps_schema_1s_claim_index_beside_the_new_one_only_when_asked() -> None:
-    """One stack update may add or drop one index: the upgrade's first update adds
-    available_v2 and keeps schema 1's index as it was; the next drops it."""
+    """The release that switches claims to available_v2 keeps schema 1's index as it was
+    (one index is added or dropped per stack update); the deploy after the migration drops it."""
     schema_1 = ROOT / "tests" / "integration" / "fixtures" / "template_v1_table.yaml"
     (previous,) = [
         index
