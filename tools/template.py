@@ -53,6 +53,20 @@ def _holds(condition: str, template: dict[str, Any], parameters: dict[str, str])
     return bool(parameters.get(name, template["Parameters"][name]["Default"]) == value)
 
 
+def _substituted(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """``value`` with every ``!Ref Parameter`` replaced by the parameter's value."""
+    if isinstance(value, list):
+        return [_substituted(entry, template, parameters) for entry in value]
+    if not isinstance(value, dict):
+        return value
+    name = str(value.get("Ref", ""))
+    declared = template.get("Parameters", {}).get(name)
+    if declared is not None:
+        given = str(parameters.get(name, declared["Default"]))
+        return given.split(",") if declared["Type"] == "CommaDelimitedList" else given
+    return {key: _substituted(entry, template, parameters) for key, entry in value.items()}
+
+
 def _resolved(
     entries: list[Any], template: dict[str, Any], parameters: dict[str, str]
 ) -> list[Any]:
@@ -63,7 +77,7 @@ def _resolved(
             condition, then, otherwise = entry["Fn::If"]
             entry = then if _holds(condition, template, parameters) else otherwise
         if entry != {"Ref": "AWS::NoValue"}:
-            resolved.append(entry)
+            resolved.append(_substituted(entry, template, parameters))
     return resolved
 
 

@@ -70,7 +70,7 @@ def _stage_schema_1_batch(stores: Stores, prefix: str, outcome: str | None) -> l
 
 def _index_update(client: Any, table: str, update: dict[str, Any]) -> None:
     """One index added or dropped, as the stack update does; waits until it is done."""
-    wanted = create_table_request(table, parameters={"KeepPreviousAvailableIndex": "true"})
+    wanted = create_table_request(table)
     client.update_table(
         TableName=table,
         AttributeDefinitions=wanted["AttributeDefinitions"],
@@ -86,7 +86,7 @@ def _index_update(client: Any, table: str, update: dict[str, Any]) -> None:
 
 
 def _add_index_v2(client: Any, table: str) -> None:
-    request = create_table_request(table, parameters={"KeepPreviousAvailableIndex": "true"})
+    request = create_table_request(table)
     (index_v2,) = [
         index
         for index in request["GlobalSecondaryIndexes"]

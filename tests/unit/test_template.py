@@ -170,18 +170,32 @@ def test_a_bulk_adds_stage_expires_after_every_function_that_writes_one_has_time
     assert max(timeouts) + 10 <= expiry <= max(timeouts) * 3
 
 
-def test_an_upgrade_keeps_schema_1s_claim_index_beside_the_new_one_only_when_asked() -> None:
-    """The release that switches claims to available_v2 keeps schema 1's index as it was
-    (one index is added or dropped per stack update); the deploy after the migration drops it."""
+def test_an_upgrade_keeps_the_previous_claim_index_beside_the_new_one_only_when_asked() -> None:
+    """The release that switches claims to available_v2 keeps the deployed `available` index
+    as the deployed template defines it (one index is added or dropped per stack update, and
+    a changed projection is refused); the deploy after the migration drops it. Schema 1's
+    first projection (the fixture) is given as a parameter; the default is the last one, the
+    projection available_v2 took over."""
     schema_1 = ROOT / "tests" / "integration" / "fixtures" / "template_v1_table.yaml"
-    (previous,) = [
+    (first,) = [
         index
         for index in create_table_request("promo", path=schema_1)["GlobalSecondaryIndexes"]
         if index["IndexName"] == "available"
     ]
-    upgrading = create_table_request("promo", parameters={"KeepPreviousAvailableIndex": "true"})
+    current = create_table_request("promo")["GlobalSecondaryIndexes"]
+    upgrading_from_first = create_table_request(
+        "promo",
+        parameters={
+            "KeepPreviousAvailableIndex": "true",
+            "PreviousAvailableIndexProjection": "valid_from,valid_until",
+        },
+    )
+    upgrading_from_last = create_table_request(
+        "promo", parameters={"KeepPreviousAvailableIndex": "true"}
+    )
 
-    assert upgrading["GlobalSecondaryIndexes"] == [
-        *create_table_request("promo")["GlobalSecondaryIndexes"],
-        previous,
+    assert upgrading_from_first["GlobalSecondaryIndexes"] == [*current, first]
+    assert upgrading_from_last["GlobalSecondaryIndexes"] == [
+        *current,
+        {**current[0], "IndexName": "available"},
     ]
