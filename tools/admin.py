@@ -61,7 +61,8 @@ def ensure_table(svc: Services) -> bool:
         ):
             raise SystemExit(
                 f"Table {table_name} has the indexes of an older template.yaml. Start from an"
-                " empty database (make run FRESH=1) or migrate the table."
+                " empty database (make run FRESH=1); a deployed stack is upgraded as"
+                " docs/operations.md says."
             )
         migrations.require_current(svc.codes.table)
         return False

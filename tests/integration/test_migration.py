@@ -152,6 +152,23 @@ def test_given_a_schema_1_table_then_promo_admin_refuses_it_until_it_is_migrated
     assert migrations.version(legacy.stores.table) == migrations.CURRENT_VERSION
 
 
+def test_given_a_table_made_at_the_current_version_then_promo_admin_stamps_it_and_migrate_has_nothing_to_do(
+    local_stores: Stores, dynamodb_local: DynamoDBLocal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connection = _connection(local_stores, dynamodb_local)
+
+    assert local_stores.table.get(keys.schema_key()) is None
+    assert admin.main([*connection, "pools"]) == 0
+    assert local_stores.table.get(keys.schema_key()) == {
+        **keys.schema_key(),
+        "version": n(migrations.CURRENT_VERSION),
+    }
+    assert admin.main([*connection, "migrate"]) == 0
+    said = capsys.readouterr().out
+    assert said.endswith(f"is at schema version {migrations.CURRENT_VERSION}\n")
+    assert "migrating" not in said
+
+
 def test_given_no_index_v2_yet_then_migrate_refuses_and_changes_nothing(
     legacy: Legacy, dynamodb_local: DynamoDBLocal, capsys: pytest.CaptureFixture[str]
 ) -> None:
