@@ -4,14 +4,16 @@ The version is one item (``keys.schema_key()``). A table without it was made eit
 versions existed (version 1: it still has schema 1's ``available`` index) or by a stack or tool
 of the current version, which promo-admin stamps when it first meets the table.
 
-A migration is the part of an upgrade CloudFormation cannot do: the stack update changes the
+A migration is the part of an upgrade CloudFormation cannot do: stack updates change the
 indexes (docs/operations.md, Upgrading), ``promo-admin migrate`` changes the items. Each step
 of a migration is a conditional write that is a no-op when repeated, and the migration records
 how far it got after every page it finishes, so a run that dies is resumed by running it again.
 
 Only promo-admin checks the version: a function would pay a read on every cold start to learn
-what the deployment already guarantees (its code and the index it queries ship in the same
-stack update), and a function meeting schema-1 items mid-upgrade answers correctly (below).
+what the upgrade's order already guarantees (no function is deployed before the index it
+queries is built), and a function meeting schema-1 items before the migration has run answers
+correctly: a committed but unpublished code is visible and can be changed by value; only
+claims pass it by until it is published.
 """
 
 import json
@@ -23,10 +25,10 @@ from promo.services import Services
 from promo.store import keys
 from promo.store.codes.visibility import ABORTED, COMMITTED, NOT_STAGED, BatchOutcomes
 from promo.store.items import Item, key_of, n, s
-from promo.store.table import ConditionFailed, Table
+from promo.store.table import ConditionFailed, Table, store_errors
 
 CURRENT_VERSION = 2
-# Schema 1's claim index: validity only, so a claim read the code back after its write.
+# Schema 1's claim index (its projection changed twice; docs/operations.md, Upgrading).
 PREVIOUS_INDEX = "available"
 SCAN_PAGE = 1000
 
@@ -42,7 +44,8 @@ def _schema(table: Table) -> Item | None:
 
 
 def _indexes(table: Table) -> dict[str, Any]:
-    described = table.client.describe_table(TableName=table.name)["Table"]
+    with store_errors():
+        described = table.client.describe_table(TableName=table.name)["Table"]
     return {index["IndexName"]: index for index in described.get("GlobalSecondaryIndexes", [])}
 
 
@@ -107,23 +110,23 @@ class _Publisher:
         self._outcomes = BatchOutcomes(table)
 
     def settle(self, item: Item) -> str:
-        if "staged_batch" not in item:
-            # Changed since by version 2's code, whose first change dropped the marker (and
-            # with it the code's availability): only the leftover keys go.
-            self._update(item, "REMOVE staged_avail_pk, staged_avail_sk", NOT_STAGED, {})
-            return "tidied"
-        outcome = self._outcome(item)
-        if outcome == COMMITTED:
-            self._update(
+        if "staged_batch" in item:
+            outcome = self._outcome(item)
+            if outcome != COMMITTED:
+                self._outcomes.clear_staged(item["tenant"]["S"], item)
+                return "cleared"
+            if self._update(
                 item,
                 "SET avail_pk = staged_avail_pk, avail_sk = staged_avail_sk"
                 " REMOVE staged_avail_pk, staged_avail_sk, staged_batch, staged_until",
                 "staged_batch = :batch",
                 {":batch": item["staged_batch"]},
-            )
-            return "published"
-        self._outcomes.clear_staged(item["tenant"]["S"], item)
-        return "cleared"
+            ):
+                return "published"
+        # Changed by version 2's code (before this run read it, or since), whose first change
+        # dropped the marker and with it the code's availability: only the leftover keys go.
+        self._update(item, "REMOVE staged_avail_pk, staged_avail_sk", NOT_STAGED, {})
+        return "tidied"
 
     def _outcome(self, item: Item) -> str:
         """The batch's final outcome; a stage still within its deadline (an old writer may
@@ -134,7 +137,8 @@ class _Publisher:
                 return outcome
             time.sleep(max(0.0, int(item["staged_until"]["N"]) - time.time()) + 1)
 
-    def _update(self, item: Item, expression: str, condition: str, values: Item) -> None:
+    def _update(self, item: Item, expression: str, condition: str, values: Item) -> bool:
+        """Whether the write applied (it does not once another run or a function did it)."""
         request: dict[str, Any] = {
             "Key": key_of(item),
             "UpdateExpression": expression,
@@ -145,7 +149,8 @@ class _Publisher:
         try:
             self._table.update(**request)
         except ConditionFailed:
-            return  # another migrate run, or version 2's code, got there first
+            return False
+        return True
 
 
 def _publish_staged_codes(table: Table, report: Report, page_size: int) -> None:
