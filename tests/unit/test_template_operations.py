@@ -4,9 +4,12 @@ import json
 import re
 from typing import Any
 
+import yaml
+
 from promo import observability
+from promo.store import keys
 from tools import alarms
-from tools.template import TEMPLATE, load_template, resources_of_type
+from tools.template import TEMPLATE, create_table_request, load_template, resources_of_type
 
 ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
@@ -146,3 +149,18 @@ def test_the_dashboard_shows_latency_percentiles_per_route_and_inventory_per_poo
         f'SEARCH(\'Namespace="{namespace}" MetricName="{observability.POOL_AVAILABLE}"\','
         " 'Minimum', 300)"
     ]
+
+
+def test_the_index_operations_md_tells_operators_to_add_is_the_one_this_release_queries() -> None:
+    """Step 1 of the upgrade pastes this block into the running release's template: it must
+    be the index this release queries, or step 2 would change it."""
+    text = (TEMPLATE.parent / "docs" / "operations.md").read_text()
+    block = text.split("1. **Add `available_v2`", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    (pasted,) = yaml.safe_load(block)
+    (index,) = [
+        index
+        for index in create_table_request("promo")["GlobalSecondaryIndexes"]
+        if index["IndexName"] == keys.TableLayout().available_index
+    ]
+
+    assert pasted == index
