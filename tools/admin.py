@@ -12,6 +12,7 @@ or --table NAME with the default AWS credentials).
   promo-admin credential create maestra-key --endpoint ID [--replace]
   promo-admin credential rotate mews --name N | maestra-key --endpoint ID
   promo-admin credential revoke mews --name N
+  promo-admin migrate      bring the table to this version's schema (docs/operations.md)
 """
 
 import argparse
@@ -35,6 +36,7 @@ from promo.domain.values import normalize_value
 from promo.secret_hashing import new_token, token_digest
 from promo.services import Services
 from tools import config as config_file
+from tools import migrations
 from tools.template import ROOT, create_table_request
 
 BATCH = 1000  # codes per atomic add: the most one Mews add takes
@@ -59,13 +61,16 @@ def ensure_table(svc: Services) -> bool:
         ):
             raise SystemExit(
                 f"Table {table_name} has the indexes of an older template.yaml. Start from an"
-                " empty database (make run FRESH=1) or migrate the table."
+                " empty database (make run FRESH=1); a deployed stack is upgraded as"
+                " docs/operations.md says."
             )
+        migrations.require_current(svc.codes.table)
         return False
     # A retried create whose first attempt landed is refused as in use; so is a lost race.
     with contextlib.suppress(client.exceptions.ResourceInUseException):
         client.create_table(**wanted)
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
+    migrations.stamp(svc.codes.table)
     return True
 
 
@@ -400,8 +405,9 @@ def set_maestra_key(svc: Services, endpoint_id: str, replace: bool = True) -> st
 # ---------------------------------------------------------------------- command line
 
 
-def _connect(args: argparse.Namespace) -> Services:
-    """The services over the chosen table, built from settings of their own."""
+def _connect(args: argparse.Namespace, check_schema: bool = True) -> Services:
+    """The services over the chosen table, built from settings of their own; unless asked
+    not to, refused if the table's schema is older than this code's."""
     from promo.bootstrap import bootstrap, install
     from promo.settings import Settings
 
@@ -422,6 +428,8 @@ def _connect(args: argparse.Namespace) -> Services:
             table_name=args.table, dynamodb_endpoint_url=endpoint, aws_region=region
         )
     svc = bootstrap(settings)
+    if check_schema:
+        migrations.require_current(svc.codes.table)
     install(svc)  # handlers run in-process (import, export) use the same services
     return svc
 
@@ -525,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     redemption.add_argument("value", help="the code's value")
     redemption.add_argument("--tenant", default="demo")
     redemption.add_argument("--reason", required=True, help="recorded with the rollback")
+    commands.add_parser("migrate", help="run the table's pending schema migrations, resumably")
     args = parser.parse_args(argv)
 
     try:
@@ -543,9 +552,11 @@ def main(argv: list[str] | None = None) -> int:
             return _export(_connect(args), args)
         elif args.command == "redemption":
             return _roll_back(_connect(args), args)
+        elif args.command == "migrate":
+            migrations.migrate(_connect(args, check_schema=False))
         else:
             return _credential(_connect(args), args)
-    except config_file.ConfigError as exc:
+    except (config_file.ConfigError, migrations.SchemaOutdated) as exc:
         print(exc, file=sys.stderr)
         return 2
     except PromoError as exc:

@@ -46,8 +46,46 @@ def resources_of_type(resource_type: str, path: Path = TEMPLATE) -> dict[str, di
     return {name: r for name, r in resources.items() if r["Type"] == resource_type}
 
 
-def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, Any]:
-    """``CreateTable`` arguments for the template's one table, under another name.
+def _holds(condition: str, template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """Whether a condition of the form ``!Equals [!Ref Parameter, "value"]`` holds."""
+    reference, value = template["Conditions"][condition]["Fn::Equals"]
+    name = reference["Ref"]
+    return bool(parameters.get(name, template["Parameters"][name]["Default"]) == value)
+
+
+def _substituted(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """``value`` with every ``!Ref Parameter`` replaced by the parameter's value."""
+    if isinstance(value, list):
+        return [_substituted(entry, template, parameters) for entry in value]
+    if not isinstance(value, dict):
+        return value
+    name = str(value.get("Ref", ""))
+    declared = template.get("Parameters", {}).get(name)
+    if declared is not None:
+        given = str(parameters.get(name, declared["Default"]))
+        return given.split(",") if declared["Type"] == "CommaDelimitedList" else given
+    return {key: _substituted(entry, template, parameters) for key, entry in value.items()}
+
+
+def _resolved(
+    entries: list[Any], template: dict[str, Any], parameters: dict[str, str]
+) -> list[Any]:
+    """A list with each ``!If [condition, then, !Ref AWS::NoValue]`` entry resolved."""
+    resolved = []
+    for entry in entries:
+        if "Fn::If" in entry:
+            condition, then, otherwise = entry["Fn::If"]
+            entry = then if _holds(condition, template, parameters) else otherwise
+        if entry != {"Ref": "AWS::NoValue"}:
+            resolved.append(_substituted(entry, template, parameters))
+    return resolved
+
+
+def create_table_request(
+    table_name: str, path: Path = TEMPLATE, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``CreateTable`` arguments for the template's one table, under another name, as the
+    stack would make it with ``parameters`` (the template's defaults otherwise).
 
     Only the schema is taken (keys, attributes, indexes, billing); protection, encryption,
     recovery and TTL are account-side settings DynamoDB Local and moto do not model.
@@ -63,5 +101,7 @@ def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, An
         "KeySchema": properties["KeySchema"],
     }
     if properties.get("GlobalSecondaryIndexes"):
-        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        request["GlobalSecondaryIndexes"] = _resolved(
+            properties["GlobalSecondaryIndexes"], load_template(path), parameters or {}
+        )
     return request

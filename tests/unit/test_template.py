@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promo.store import keys
-from tools.template import ROOT, load_template, resources_of_type
+from tools.template import ROOT, create_table_request, load_template, resources_of_type
 
 
 def table() -> dict[str, Any]:
@@ -32,14 +32,15 @@ def test_the_table_is_on_demand_encrypted_recoverable_and_protected_by_default()
 
 def test_index_projections_keep_claims_off_the_listing_index() -> None:
     indexes = {
-        index["IndexName"]: index for index in table()["Properties"]["GlobalSecondaryIndexes"]
+        index["IndexName"]: index
+        for index in create_table_request("promo")["GlobalSecondaryIndexes"]
     }
 
-    assert set(indexes) == {"available", "listing"}
+    assert set(indexes) == {keys.TableLayout().available_index, "listing"}
     assert indexes["listing"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     # Projected attributes never change while a code is available: every change of a code
     # (the first one also drops a bulk add's staging marker) removes its entry.
-    assert indexes["available"]["Projection"] == {
+    assert indexes["available_v2"]["Projection"] == {
         "ProjectionType": "INCLUDE",
         "NonKeyAttributes": [
             "value",
@@ -167,3 +168,34 @@ def test_a_bulk_adds_stage_expires_after_every_function_that_writes_one_has_time
     ]
 
     assert max(timeouts) + 10 <= expiry <= max(timeouts) * 3
+
+
+def test_an_upgrade_keeps_the_previous_claim_index_beside_the_new_one_only_when_asked() -> None:
+    """The release that switches claims to available_v2 keeps the deployed `available` index
+    as the deployed template defines it (one index is added or dropped per stack update, and
+    a changed projection is refused); the deploy after the migration drops it. Schema 1's
+    first projection (the fixture) is given as a parameter; the default is the last one, the
+    projection available_v2 took over."""
+    schema_1 = ROOT / "tests" / "integration" / "fixtures" / "template_v1_table.yaml"
+    (first,) = [
+        index
+        for index in create_table_request("promo", path=schema_1)["GlobalSecondaryIndexes"]
+        if index["IndexName"] == "available"
+    ]
+    current = create_table_request("promo")["GlobalSecondaryIndexes"]
+    upgrading_from_first = create_table_request(
+        "promo",
+        parameters={
+            "KeepPreviousAvailableIndex": "true",
+            "PreviousAvailableIndexProjection": "valid_from,valid_until",
+        },
+    )
+    upgrading_from_last = create_table_request(
+        "promo", parameters={"KeepPreviousAvailableIndex": "true"}
+    )
+
+    assert upgrading_from_first["GlobalSecondaryIndexes"] == [*current, first]
+    assert upgrading_from_last["GlobalSecondaryIndexes"] == [
+        *current,
+        {**current[0], "IndexName": "available"},
+    ]

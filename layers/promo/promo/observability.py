@@ -15,6 +15,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from promo.settings import Settings
 
+# Names the dashboard in template.yaml charts (a template test reads them from here).
+ISSUED_CODES = "IssuedCodes"
+NO_CODE_AVAILABLE = "NoCodeAvailable"
+CONFLICTING_CLAIMS = "ConflictingClaims"
+# A pool's available codes, per ``tenant`` and ``pool``: counted off the change stream.
+POOL_AVAILABLE = "PoolAvailable"
+
 logger = Logger()
 _recorder: list[Metrics] = []
 # Lambda runs one invocation per process, but the local stack and the benchmark run handlers

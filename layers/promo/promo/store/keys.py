@@ -16,7 +16,7 @@ TENANT_CATALOG = "TENANTS"
 class TableLayout(NamedTuple):
     """Names fixed by ``template.yaml``; kept in one place so the store and tests agree."""
 
-    available_index: str = "available"
+    available_index: str = "available_v2"
     listing_index: str = "listing"
 
 
@@ -68,6 +68,11 @@ HOLD_PREFIX = "hold_"
 
 def hold_attribute(kind: str, identifier: str) -> str:
     return f"{HOLD_PREFIX}{recipient_digest(kind, identifier)}"
+
+
+def schema_key() -> dict[str, dict[str, str]]:
+    """The table's schema version and the progress of a migration (``tools/migrations.py``)."""
+    return {"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}}
 
 
 def batch_key(tenant_id: str, batch_id: str) -> dict[str, dict[str, str]]:

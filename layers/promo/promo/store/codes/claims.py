@@ -72,7 +72,7 @@ class Claims:
             else:
                 key = self._next_candidate(pool, at)
             if key is None:
-                observability.count("NoCodeAvailable")
+                observability.count(observability.NO_CODE_AVAILABLE)
                 raise NoCodeAvailable
             if not _valid_at(key, stored_at):
                 continue  # its window closed after its page was read: no write can issue it
@@ -90,9 +90,9 @@ class Claims:
             try:
                 item = self._transitions.apply(write)
             except ConditionFailed:
-                observability.count("ConflictingClaims")
+                observability.count(observability.CONFLICTING_CLAIMS)
                 continue
-            observability.count("IssuedCodes")
+            observability.count(observability.ISSUED_CODES)
             return code_from_item(item)
         raise StoreUnavailable("Too many concurrent claims on this pool; retry.")
 

@@ -76,7 +76,7 @@ class Transitions:
             issue_attributes(issuance),
             self.limit_action(pool, issuance) if pool is not None else None,
         )
-        observability.count("IssuedCodes")
+        observability.count(observability.ISSUED_CODES)
         return code
 
     def redeem(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
@@ -128,7 +128,7 @@ class Transitions:
                 if failed.action == len(puts):
                     raise RecipientLimitReached from None
                 raise DuplicateValues([new.value]) from None
-        observability.count("IssuedCodes")
+        observability.count(observability.ISSUED_CODES)
         return code_from_item(item)
 
     def limit_action(self, pool: Pool, issuance: Issuance) -> Item | None:
