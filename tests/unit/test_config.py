@@ -140,7 +140,10 @@ def scan(stores: Stores) -> list[dict[str, Any]]:
 
 def apply(stores: Stores, path: Path = DEMO) -> config.ApplyReport:
     return config.apply(
-        config.load(path), stores.catalog, CredentialStore(stores.table, stores.settings)
+        config.load(path),
+        stores.catalog,
+        stores.codes,
+        CredentialStore(stores.table, stores.settings),
     )
 
 
