@@ -90,7 +90,10 @@ def apply_config(path: Path, svc: Services) -> config_file.ApplyReport:
         new = [NewCode(pool.pool_id, value) for value in values]
         return len(svc.codes.add(pool.tenant_id, {pool.pool_id: pool}, new, "config:seed"))
 
-    return config_file.apply(loaded, svc.catalog, svc.codes, svc.credentials, seed)
+    def settle() -> None:  # until every function's cached tenant has expired
+        time.sleep(svc.settings.config_cache_seconds)
+
+    return config_file.apply(loaded, svc.catalog, svc.codes, svc.credentials, settle, seed)
 
 
 # ---------------------------------------------------------------------- pools

@@ -6,6 +6,7 @@ removing a pool or credential from the file never deletes codes (see docs/config
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -312,17 +313,19 @@ def apply(
     catalog: CatalogStore,
     codes: CodeStore,
     credentials: CredentialStore,
+    settle: Callable[[], None],
     seed: Any = None,
 ) -> ApplyReport:
     """Write the configuration. ``seed(pool, values)`` adds demo codes to an empty pool. A
     tenant whose ``case_sensitive`` cannot change as asked refuses (``CaseRuleRefused``)
-    before anything of it is written."""
+    before anything of it is written; ``settle()`` waits, after a switch to insensitive, until
+    every function has read it (``services.tenants.put_tenant``)."""
     report = ApplyReport()
     enterprises = {t.id: str(t.mews.enterprise_id) for t in config.tenants if t.mews}
     for tenant in config.tenants:
         enterprise = tenant.mews.enterprise_id if tenant.mews else None
         settings = Tenant(tenant.id, tenant.name, enterprise, tenant.case_sensitive)
-        put_tenant(catalog, codes, settings)
+        put_tenant(catalog, codes, settings, settle)
         report.tenants += 1
         for pool_config in tenant.pools:
             pool = _pool(tenant, pool_config)

@@ -7,6 +7,7 @@ folded key, and every lookup follows it (docs/values.md, Case-insensitive tenant
 """
 
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,8 +48,8 @@ def stores(local_stores: Stores) -> Stores:
     return local_stores
 
 
-def switch(stores: Stores, case_sensitive: bool) -> None:
-    put_tenant(stores.catalog, stores.codes, tenant("acme", case_sensitive))
+def switch(stores: Stores, case_sensitive: bool, settle: Callable[[], None] = lambda: None) -> None:
+    put_tenant(stores.catalog, stores.codes, tenant("acme", case_sensitive), settle)
 
 
 def pointers(stores: Stores) -> list[dict[str, Any]]:
@@ -124,7 +125,7 @@ def test_given_a_value_held_at_a_folded_key_when_pointers_are_written_then_the_c
     stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", v) for v in values], ACTOR)
 
     with pytest.raises(CaseRuleRefused) as refused:
-        stores.codes.point_folded("acme", ["ALPHA-1", "BETA-1"])
+        stores.codes.point_folded("acme", ["ALPHA-1", "BETA-1"], take_back=True)
 
     assert refused.value.values == ["BETA-1", "beta-1"]
     assert pointers(stores) == []
@@ -255,3 +256,38 @@ def test_given_concurrent_issues_by_every_spelling_then_the_code_is_issued_once(
         outcomes = Counter(executor.map(issue, VARIANTS))
 
     assert outcomes == Counter({"issued": 1, "NotAvailableForIssue": len(VARIANTS) - 1})
+
+
+def test_codes_a_function_still_reading_the_tenant_as_sensitive_adds_during_the_switch_get_pointers(
+    stores: Stores,
+) -> None:
+    stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "SPRING-7KQ3")], ACTOR)
+    stale = stores.fresh()
+    assert stale.catalog.case_sensitive("acme")  # read before the switch, cached for the TTL
+
+    def meanwhile() -> None:
+        stale.codes.add("acme", {"spring": pool()}, [NewCode("spring", "Late-Code-1")], ACTOR)
+
+    switch(stores, case_sensitive=False, settle=meanwhile)
+
+    assert stores.codes.get("acme", "late-code-1").value == "Late-Code-1"  # type: ignore[union-attr]
+    assert stores.codes.get("acme", "spring-7kq3").value == "SPRING-7KQ3"  # type: ignore[union-attr]
+
+
+def test_a_collision_added_while_the_switch_took_effect_is_named_and_the_rest_still_get_pointers(
+    stores: Stores,
+) -> None:
+    stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "SPRING-7KQ3")], ACTOR)
+    stale = stores.fresh()
+    assert stale.catalog.case_sensitive("acme")
+
+    def meanwhile() -> None:
+        late = [NewCode("spring", "Spring-7kq3"), NewCode("spring", "Late-Code-2")]
+        stale.codes.add("acme", {"spring": pool()}, late, ACTOR)
+
+    with pytest.raises(CaseRuleRefused) as named:
+        switch(stores, case_sensitive=False, settle=meanwhile)
+
+    assert named.value.values == ["SPRING-7KQ3", "Spring-7kq3"]
+    assert not stores.catalog.get_tenant("acme").case_sensitive  # type: ignore[union-attr]
+    assert stores.codes.get("acme", "LATE-CODE-2").value == "Late-Code-2"  # type: ignore[union-attr]

@@ -224,7 +224,7 @@ def test_in_a_case_insensitive_tenant_a_case_variant_is_a_duplicate_and_values_s
     world: Stores,
 ) -> None:
     add_codes(1, prefix="Held-Before-")  # keyed as added, before the switch
-    put_tenant(world.catalog, world.codes, tenant("acme", case_sensitive=False))
+    put_tenant(world.catalog, world.codes, tenant("acme", case_sensitive=False), lambda: None)
     add_codes(1, prefix="Added-After-")
 
     def add(*values: str) -> tuple[int, Any]:

@@ -145,6 +145,7 @@ def apply(stores: Stores, path: Path = DEMO) -> config.ApplyReport:
         stores.catalog,
         stores.codes,
         CredentialStore(stores.table, stores.settings),
+        lambda: None,
     )
 
 

@@ -137,8 +137,8 @@ class DuplicateValues(PromoError):
 
 class CaseRuleRefused(PromoError):
     """A tenant's ``case_sensitive`` setting cannot change to what was asked, because of the
-    values named (they collide when case is ignored, or are keyed by their fold). Nothing was
-    changed."""
+    values named (they collide when case is ignored, or are keyed by their fold): nothing was
+    changed. Or, once a switch has taken effect, codes added while it did collide."""
 
     def __init__(self, reason: str, values: Iterable[str]) -> None:
         self.values = sorted(set(values))

@@ -56,9 +56,9 @@ class CodeStore:
     def created_count(self, tenant_id: str) -> int:
         return self._adds.created_count(tenant_id)
 
-    def point_folded(self, tenant_id: str, values: Sequence[str]) -> None:
+    def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
         """Make codes keyed by these values reachable by their fold (a switch to insensitive)."""
-        self._folding.point_folded(tenant_id, values)
+        self._folding.point_folded(tenant_id, values, take_back)
 
     # issuing and the lifecycle
     def claim(self, pool: Pool, issuance: Issuance) -> Code:

@@ -56,11 +56,12 @@ class CaseFolding:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def point_folded(self, tenant_id: str, values: Sequence[str]) -> None:
+    def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
         """A pointer at each value's folded key, each conditional on the key being free (or
         already pointing there: a repeated switch), so a code or pointer met there is a
-        collision. Collisions refuse the switch, naming both values, and take back the
-        pointers written by this call."""
+        collision, unless it is the code itself (added already keyed by its fold).
+        Collisions are refused, naming both values; with ``take_back``, the pointers this call
+        wrote are deleted first, so a refused switch leaves nothing behind."""
         written: list[str] = []
         collisions: list[str] = []
         for value in values:
@@ -75,12 +76,14 @@ class CaseFolding:
             except ConditionFailed as failed:
                 held = failed.item or {}
                 other = pointed_value(held) or held.get("value", {}).get("S", "?")
-                collisions += [value, other]
-        if collisions:
-            for value in written:
-                self._table.delete(
-                    Key=keys.code_key(tenant_id, fold_value(value)),
-                    ConditionExpression=f"{POINTS_TO} = :value",
-                    ExpressionAttributeValues={":value": s(value)},
-                )
-            raise CaseRuleRefused("Values collide when case is ignored", collisions)
+                if other != value:
+                    collisions += [value, other]
+        if not collisions:
+            return
+        for value in written if take_back else []:
+            self._table.delete(
+                Key=keys.code_key(tenant_id, fold_value(value)),
+                ConditionExpression=f"{POINTS_TO} = :value",
+                ExpressionAttributeValues={":value": s(value)},
+            )
+        raise CaseRuleRefused("Values collide when case is ignored", collisions)
