@@ -31,7 +31,8 @@ from promo.domain.errors import StoreUnavailable
 from promo.domain.models import Code, Issuance, NewCode, Pool, Recipient, Window
 from promo.secret_hashing import token_digest
 from promo.services import Services
-from tests.support.builders import ACTOR, moment
+from promo.services.tenants import put_tenant
+from tests.support.builders import ACTOR, moment, tenant
 from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
 from tests.support.synctv import (
@@ -1050,4 +1051,15 @@ def test_in_a_case_insensitive_tenant_validate_matches_any_spelling_and_index_sh
     assert after == -45
     assert [row["code"] for row in listed(listed_root)] == ["SPRING-7KQ3"]
     assert code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1]) == -45
+    assert code_of(validate(OTHER_CODE, device=OTHER_DEVICE)[1]) == 1
+
+
+def test_after_a_tenant_switches_to_case_insensitive_its_earlier_codes_validate_in_any_spelling(
+    svc: Services,
+) -> None:
+    before = code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1])
+    put_tenant(svc.catalog, svc.codes, tenant("other", case_sensitive=False), lambda: None)
+
+    assert before == -45
+    assert code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1]) == 1
     assert code_of(validate(OTHER_CODE, device=OTHER_DEVICE)[1]) == 1
