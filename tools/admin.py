@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
 from promo.domain.models import Code, Issuance, NewCode, Pool, Window
-from promo.domain.values import normalize_value
+from promo.domain.values import fold_value, normalize_value
 from promo.secret_hashing import new_token, token_digest
 from promo.services import Services
 from tools import config as config_file
@@ -95,7 +95,10 @@ def apply_config(path: Path, svc: Services) -> config_file.ApplyReport:
         new = [NewCode(pool.pool_id, value) for value in values]
         return len(svc.codes.add(pool.tenant_id, {pool.pool_id: pool}, new, "config:seed"))
 
-    return config_file.apply(loaded, svc.catalog, svc.credentials, seed)
+    def settle() -> None:  # until every function's cached tenant has expired
+        time.sleep(svc.settings.config_cache_seconds)
+
+    return config_file.apply(loaded, svc.catalog, svc.codes, svc.credentials, settle, seed)
 
 
 # ---------------------------------------------------------------------- pools
@@ -180,6 +183,8 @@ def _conflict(pool: Pool, new: NewCode, found: Code | None) -> str | None:
     (same pool, same validity: an earlier, interrupted run of the import wrote it)."""
     if found is None:
         return "being added by another add that has not finished (retry later)"
+    if found.value != new.value:
+        return f"matches {found.value!r}, which the tenant holds, when case is ignored"
     if found.pool_id != pool.pool_id:
         return f"already exists in the tenant, in pool {found.pool_id}"
     if found.is_deleted:
@@ -209,7 +214,8 @@ def import_codes(
     ``progress(done, total)`` follows the rows written or found present.
     """
     report = ImportReport()
-    rows = _checked_rows(pool, stream, report)
+    matched = None if svc.catalog.case_sensitive(pool.tenant_id) else fold_value
+    rows = _checked_rows(pool, stream, report, matched)
     fresh = _not_yet_present(svc, pool, rows, report)
     if report.rejected:
         report.invalid = True
@@ -223,8 +229,11 @@ def import_codes(
     return report
 
 
-def _checked_rows(pool: Pool, stream: TextIO, report: ImportReport) -> list[tuple[int, NewCode]]:
-    """The file's rows as new codes, each by its line; invalid and repeated rows rejected."""
+def _checked_rows(
+    pool: Pool, stream: TextIO, report: ImportReport, matched: Callable[[str], str] | None
+) -> list[tuple[int, NewCode]]:
+    """The file's rows as new codes, each by its line; invalid and repeated rows rejected
+    (repeated as the tenant matches values: ``matched`` is its fold, if it ignores case)."""
     seen: dict[str, int] = {}
     rows: list[tuple[int, NewCode]] = []
     for line, row in _rows(stream):
@@ -234,10 +243,11 @@ def _checked_rows(pool: Pool, stream: TextIO, report: ImportReport) -> list[tupl
         except PromoError as invalid:
             report.rejected.append((line, row.get("value") or "", invalid.message))
             continue
-        if value in seen:
-            report.rejected.append((line, value, f"repeats line {seen[value]}"))
+        key = value if matched is None else matched(code.value)
+        if key in seen:
+            report.rejected.append((line, value, f"repeats line {seen[key]}"))
             continue
-        seen[value] = line
+        seen[key] = line
         rows.append((line, code))
     return rows
 

@@ -6,6 +6,7 @@ removing a pool or credential from the file never deletes codes (see docs/config
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,9 @@ from promo.domain.credentials import (
 )
 from promo.domain.models import CrmCampaign, Pool, PoolAliases, StepKind, Tenant, Window
 from promo.secret_hashing import hash_password, token_digest, verify_password
+from promo.services.tenants import put_tenant
 from promo.store.catalog import CatalogStore
+from promo.store.codes import CodeStore
 from promo.store.credentials import CredentialStore
 from promo.store.keys import TENANT_ID
 
@@ -176,6 +179,8 @@ class MewsConfig(_Strict):
 class TenantConfig(_Strict):
     id: str
     name: str = Field(min_length=1)
+    # False: values match, and are unique, without regard to case (docs/values.md).
+    case_sensitive: bool = True
     mews: MewsConfig | None = None
     pools: list[PoolConfig] = Field(default_factory=list)
     maestra_endpoints: list[MaestraEndpointConfig] = Field(default_factory=list)
@@ -314,14 +319,23 @@ def _pool(tenant: TenantConfig, pool: PoolConfig) -> Pool:
 
 
 def apply(
-    config: Config, catalog: CatalogStore, credentials: CredentialStore, seed: Any = None
+    config: Config,
+    catalog: CatalogStore,
+    codes: CodeStore,
+    credentials: CredentialStore,
+    settle: Callable[[], None],
+    seed: Any = None,
 ) -> ApplyReport:
-    """Write the configuration. ``seed(pool, values)`` adds demo codes to an empty pool."""
+    """Write the configuration. ``seed(pool, values)`` adds demo codes to an empty pool. A
+    tenant whose ``case_sensitive`` cannot change as asked refuses (``CaseRuleRefused``)
+    before anything of it is written; ``settle()`` waits, after a switch to insensitive, until
+    every function has read it (``services.tenants.put_tenant``)."""
     report = ApplyReport()
     enterprises = {t.id: str(t.mews.enterprise_id) for t in config.tenants if t.mews}
     for tenant in config.tenants:
         enterprise = tenant.mews.enterprise_id if tenant.mews else None
-        catalog.put_tenant(Tenant(tenant.id, tenant.name, enterprise))
+        settings = Tenant(tenant.id, tenant.name, enterprise, tenant.case_sensitive)
+        put_tenant(catalog, codes, settings, settle)
         report.tenants += 1
         for pool_config in tenant.pools:
             pool = _pool(tenant, pool_config)

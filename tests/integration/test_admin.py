@@ -383,3 +383,44 @@ def test_a_maestra_key_create_refuses_an_endpoint_that_has_one_unless_replace(
     assert "has a key" in capsys.readouterr().err
     assert admin.main([*command, "--endpoint", "demo-website", "--replace"]) == 0
     assert "shown once" in capsys.readouterr().out
+
+
+def test_in_a_case_insensitive_tenant_import_refuses_case_variants_of_held_values_and_rows(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # config/demo.yaml: tenant demo has case_sensitive: false; WELCOME-4F7Q is a seed code.
+    source = tmp_path / "codes.csv"
+    source.write_text("value\nCase-New-1\nCASE-NEW-1\nwelcome-4f7q\n")
+
+    status = admin.main([*connection(demo), "import", "welcome", str(source), "-q"])
+
+    assert status == 1
+    printed = capsys.readouterr().err
+    assert "line 3: 'CASE-NEW-1': repeats line 2" in printed
+    assert "line 4: 'welcome-4f7q': matches 'WELCOME-4F7Q'" in printed
+    assert demo.codes.get("demo", "case-new-1") is None
+
+
+def test_apply_refuses_case_sensitive_false_naming_values_that_collide_when_folded(
+    demo: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from promo.domain.models import NewCode
+    from tests.support.builders import ACTOR
+
+    config = tmp_path / "other.yaml"
+    tenant = "tenants:\n  - id: other\n    name: Other\n{}    pools: [{{id: p, name: P}}]\n"
+    config.write_text(tenant.format(""))
+    assert admin.main([*connection(demo), "apply", str(config)]) == 0
+    other = demo.catalog.get_pool("other", "p")
+    assert other is not None
+    held = [NewCode("p", value) for value in ("Dup-1", "DUP-1", "Alone-1")]
+    demo.codes.add("other", {"p": other}, held, ACTOR)
+    config.write_text(tenant.format("    case_sensitive: false\n"))
+    capsys.readouterr()
+
+    status = admin.main([*connection(demo), "apply", str(config)])
+
+    assert status == 2
+    assert "Values collide when case is ignored: DUP-1, Dup-1" in capsys.readouterr().err
+    assert demo.catalog.get_tenant("other").case_sensitive  # type: ignore[union-attr]
+    assert demo.codes.get("other", "alone-1") is None

@@ -59,7 +59,8 @@ def _stage_schema_1_batch(stores: Stores, prefix: str, outcome: str | None) -> l
     stamped = "2026-11-01T00:00:00.000000Z"
     written: list[Item] = []
     for offset, new in enumerate(new_codes("legacy", STAGED, prefix)):
-        item, pointer = new_code_item("acme", LEGACY, new, first + offset, stamped, ACTOR)
+        key = keys.code_key("acme", new.value)
+        item, pointer = new_code_item(key, LEGACY, new, first + offset, stamped, ACTOR)
         written += [_schema_1_staged(item, batch, deadline), pointer]
     stores.table.batch_put(written)
     if outcome is not None:

@@ -793,3 +793,39 @@ def test_reserve_and_release_name_the_customer_they_hold_for(demo: Stores) -> No
                 "location": "/customer/ids/webSiteUserId",
             }
         ]
+
+
+# ---------------------------------------------------------------- a case-insensitive tenant
+
+
+def test_in_a_case_insensitive_tenant_any_spelling_issues_redeems_and_rolls_back_the_code_as_added(
+    demo: Stores,
+) -> None:
+    # config/demo.yaml: tenant demo has case_sensitive: false.
+    issued = call("IssuePromoCodeByValue", by_value("spring-7kq3"), fmt="xml")[1]
+    redeemed = call("RedeemPromoCode", redeem_body("Spring-7Kq3"))[1]
+    rolled = call("RollbackRedemption", redeem_body("sPRING-7KQ3"))[1]
+
+    assert issued["promoCode"]["issueStatus"] == "Issued"
+    assert issued["promoCode"]["ids"]["value"] == "SPRING-7KQ3"
+    assert (redeemed["status"], redeemed["promoCode"]["isUsed"]) == ("Success", True)
+    assert redeemed["promoCode"]["ids"]["value"] == "SPRING-7KQ3"
+    assert (rolled["status"], rolled["promoCode"]["isUsed"]) == ("Success", False)
+    assert rolled["promoCode"]["ids"]["value"] == "SPRING-7KQ3"
+
+
+def test_in_a_case_insensitive_tenant_create_and_issue_of_a_case_variant_creates_no_second_code(
+    demo: Stores,
+) -> None:
+    created = call("CreateSpringPromoCode", by_value("Autumn-Fresh-1"))[1]
+    variant = call("CreateSpringPromoCode", by_value("AUTUMN-FRESH-1"))[1]
+    held = call("CreateSpringPromoCode", by_value("spring-m4xr"))[1]
+
+    assert created["promoCode"]["issueStatus"] == "Issued"
+    assert created["promoCode"]["ids"]["value"] == "Autumn-Fresh-1"
+    assert variant["promoCode"]["issueStatus"] == "NotAvailableForIssue"
+    assert variant["promoCode"]["ids"]["value"] == "Autumn-Fresh-1"
+    assert held["promoCode"]["ids"]["value"] == "SPRING-M4XR"
+    values = [code.value for _, code in demo.codes.list("demo", ["spring"])]
+    assert "AUTUMN-FRESH-1" not in values
+    assert "spring-m4xr" not in values

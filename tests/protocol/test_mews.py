@@ -16,7 +16,8 @@ from functions.mews_get_all.app import handler as get_all_handler
 from promo.domain.errors import NoCodeAvailable
 from promo.domain.models import Issuance
 from promo.secret_hashing import token_digest
-from tests.support.builders import ACTOR, moment
+from promo.services.tenants import put_tenant
+from tests.support.builders import ACTOR, moment, tenant
 from tests.support.deployment import cold_start, event, fixture, invoke, json_body, post_json
 from tests.support.seed import (
     ACME_ENTERPRISE,
@@ -217,6 +218,27 @@ def test_values_repeated_in_the_request_or_present_are_all_named_and_nothing_is_
     assert "OLD00000" in body["Message"]
     assert "OLD00001" in body["Message"]
     assert world.codes.existing_values("acme", ["NEW1", "NEW2", "TWICE"]) == set()
+
+
+def test_in_a_case_insensitive_tenant_a_case_variant_is_a_duplicate_and_values_show_as_added(
+    world: Stores,
+) -> None:
+    add_codes(1, prefix="Held-Before-")  # keyed as added, before the switch
+    put_tenant(world.catalog, world.codes, tenant("acme", case_sensitive=False), lambda: None)
+    add_codes(1, prefix="Added-After-")
+
+    def add(*values: str) -> tuple[int, Any]:
+        params = [{"VoucherId": ADD_VOUCHERS[0], "Value": value} for value in values]
+        return call(ADD, {"VoucherCodeParameters": params})
+
+    held, after, twins = add("HELD-BEFORE-00000"), add("added-after-00000"), add("Twin-1", "TWIN-1")
+
+    for status, body in (held, after, twins):
+        assert_mews_error(status, body, 403)
+    assert "HELD-BEFORE-00000" in held[1]["Message"]
+    assert "Twin-1, TWIN-1" in twins[1]["Message"] or "TWIN-1, Twin-1" in twins[1]["Message"]
+    listed = get_all(VoucherIds=[ADD_VOUCHERS[0]])[1]["VoucherCodes"]
+    assert sorted(code["Value"] for code in listed) == ["Added-After-00000", "Held-Before-00000"]
 
 
 def test_an_unknown_or_foreign_voucher_refuses_the_whole_add(world: Stores) -> None:

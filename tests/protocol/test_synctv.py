@@ -31,7 +31,8 @@ from promo.domain.errors import StoreUnavailable
 from promo.domain.models import Code, Issuance, NewCode, Pool, Recipient, Window
 from promo.secret_hashing import token_digest
 from promo.services import Services
-from tests.support.builders import ACTOR, moment
+from promo.services.tenants import put_tenant
+from tests.support.builders import ACTOR, moment, tenant
 from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
 from tests.support.synctv import (
@@ -1036,3 +1037,35 @@ def test_each_stored_event_is_routed_to_its_function(name: str) -> None:
     assert stored["routeKey"] == route.route_key
     assert stored.get("pathParameters", {}) == parameters
     assert dict(parse_qsl(stored["rawQueryString"])) == stored.get("queryStringParameters", {})
+
+
+# ---------------------------------------------------------------- a case-insensitive tenant
+
+
+def test_in_a_case_insensitive_tenant_validate_matches_any_spelling_and_index_shows_the_value_as_added(
+    svc: Services,
+) -> None:
+    # config/demo.yaml: tenant demo has case_sensitive: false; tenant other is sensitive.
+    spellings = ["SPRING-7KQ3", "spring-7kq3", "Spring-7Kq3"]
+
+    answers = [code_of(validate(value)[1]) for value in spellings]
+    redeem(svc, "spring-7KQ3", "someone")
+    after = code_of(validate("SPRING-7kq3")[1])
+    _, listed_root = index(login(), consumed="true")
+
+    assert answers == [1, 1, 1]
+    assert after == -45
+    assert [row["code"] for row in listed(listed_root)] == ["SPRING-7KQ3"]
+    assert code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1]) == -45
+    assert code_of(validate(OTHER_CODE, device=OTHER_DEVICE)[1]) == 1
+
+
+def test_after_a_tenant_switches_to_case_insensitive_its_earlier_codes_validate_in_any_spelling(
+    svc: Services,
+) -> None:
+    before = code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1])
+    put_tenant(svc.catalog, svc.codes, tenant("other", case_sensitive=False), lambda: None)
+
+    assert before == -45
+    assert code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1]) == 1
+    assert code_of(validate(OTHER_CODE, device=OTHER_DEVICE)[1]) == 1

@@ -45,8 +45,8 @@ def pool(
     )
 
 
-def tenant(tenant_id: str = "acme") -> Tenant:
-    return Tenant(tenant_id, tenant_id.title())
+def tenant(tenant_id: str = "acme", case_sensitive: bool = True) -> Tenant:
+    return Tenant(tenant_id, tenant_id.title(), case_sensitive=case_sensitive)
 
 
 def new_codes(

@@ -36,8 +36,8 @@ class Stores:
         self.table_name = table_name
         self.settings = Settings.model_validate({"TABLE_NAME": table_name, **settings})
         self.table = Table(client, table_name)
-        self.codes = CodeStore(self.table, self.settings)
         self.catalog = CatalogStore(self.table, self.settings)
+        self.codes = CodeStore(self.table, self.settings, self.catalog.case_sensitive)
 
     def services(self) -> Services:
         """The services a function builds over this table (its own caches and blocked callers)."""

@@ -1,5 +1,6 @@
 """The declarative configuration: validated with errors that say where, applied idempotently."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,11 @@ def scan(stores: Stores) -> list[dict[str, Any]]:
 
 def apply(stores: Stores, path: Path = DEMO) -> config.ApplyReport:
     return config.apply(
-        config.load(path), stores.catalog, CredentialStore(stores.table, stores.settings)
+        config.load(path),
+        stores.catalog,
+        stores.codes,
+        CredentialStore(stores.table, stores.settings),
+        lambda: None,
     )
 
 
@@ -227,3 +232,38 @@ def test_removing_a_pool_from_the_file_keeps_its_codes_and_a_changed_alias_moves
     fresh = moto_stores.fresh()
     assert fresh.catalog.find_pool("demo", "maestra", "spring-2026") is not None
     assert fresh.catalog.find_pool("demo", "maestra", "spring-2025") is None
+
+
+def demo_tenant(case_sensitive: str | None) -> str:
+    """config/demo.yaml with its tenant's ``case_sensitive`` set (or left out, for None)."""
+    text = re.sub(r"\n    case_sensitive: \w+", "", DEMO.read_text())
+    if case_sensitive is None:
+        return text
+    named = "    name: Demo Shop\n"
+    return text.replace(named, f"{named}    case_sensitive: {case_sensitive}\n")
+
+
+def test_a_tenant_is_case_sensitive_unless_its_file_says_otherwise(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, demo_tenant(None))).tenants[0].case_sensitive
+    assert not config.load(write(tmp_path, demo_tenant("false"))).tenants[0].case_sensitive
+    found = problems(write(tmp_path, demo_tenant("maybe")))
+    assert any(p.startswith("tenants[0].case_sensitive (line 9)") for p in found)
+
+
+def test_applying_case_sensitive_false_is_refused_naming_values_that_collide_when_folded(
+    moto_stores: Stores, tmp_path: Path
+) -> None:
+    from promo.domain.errors import CaseRuleRefused
+    from promo.domain.models import NewCode
+    from tests.support.builders import ACTOR
+
+    apply(moto_stores, write(tmp_path, demo_tenant("true")))
+    spring = moto_stores.catalog.get_pool("demo", "spring")
+    assert spring is not None
+    held = [NewCode("spring", "SPRING-7KQ3"), NewCode("spring", "spring-7kq3")]
+    moto_stores.codes.add("demo", {"spring": spring}, held, ACTOR)
+
+    with pytest.raises(CaseRuleRefused, match="SPRING-7KQ3, spring-7kq3"):
+        apply(moto_stores, write(tmp_path, demo_tenant("false")))
+
+    assert moto_stores.fresh().catalog.case_sensitive("demo")

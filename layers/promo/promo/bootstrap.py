@@ -33,10 +33,11 @@ def bootstrap(
     session = aws.get_session()
     table = Table(client or dynamodb(settings, session), settings.table_name)
     counters = AttemptStore(table)
+    catalog = CatalogStore(table, settings)
     return Services(
         settings=settings,
-        codes=CodeStore(table, settings),
-        catalog=CatalogStore(table, settings),
+        codes=CodeStore(table, settings, catalog.case_sensitive),
+        catalog=catalog,
         credentials=CredentialStore(table, settings),
         validate_limit=ValidateLimit.configured(settings, counters),
         send=send or QueueSender(settings, session),

@@ -23,11 +23,19 @@ class TtlCache[K, V]:
         if entry is not None and entry[0] > now:
             return entry[1]
         value = load()
+        self._keep(key, value, now)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """What this process just wrote: the next read needs no request."""
+        self._keep(key, value, time.monotonic())
+
+    def _keep(self, key: K, value: V, read_at: float) -> None:
+        # The TTL counts from before the read, so nothing is served older than promised.
         with self._lock:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()
-            self._entries[key] = (now + self._ttl, value)
-        return value
+            self._entries[key] = (read_at + self._ttl, value)
 
     def forget(self, key: K) -> None:
         with self._lock:

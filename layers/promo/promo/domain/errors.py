@@ -159,6 +159,16 @@ class DuplicateValues(PromoError):
         super().__init__("Duplicate promo code values: " + ", ".join(self.values))
 
 
+class CaseRuleRefused(PromoError):
+    """A tenant's ``case_sensitive`` setting cannot change to what was asked, because of the
+    values named (they collide when case is ignored, or are keyed by their fold): nothing was
+    changed. Or, once a switch has taken effect, codes added while it did collide."""
+
+    def __init__(self, reason: str, values: Iterable[str]) -> None:
+        self.values = sorted(set(values))
+        super().__init__(f"{reason}: " + ", ".join(self.values))
+
+
 class CodeSpaceExhausted(PromoError):
     """The generator's alphabet and length cannot supply the requested number of new codes."""
 

@@ -141,6 +141,8 @@ class Tenant(NamedTuple):
     name: str
     # The tenant as Mews knows it (EnterpriseId), if Mews clients reach it.
     mews_enterprise_id: UUID | None = None
+    # False: values match, and are unique, without regard to case (``values.fold_value``).
+    case_sensitive: bool = True
 
 
 class Audit(NamedTuple):

@@ -39,6 +39,7 @@ class CatalogStore:
         self._aliases: TtlCache[tuple[str, str, str], str | None] = TtlCache(
             settings.config_cache_seconds
         )
+        self._tenants: TtlCache[str, Tenant | None] = TtlCache(settings.config_cache_seconds)
 
     def put_tenant(self, tenant: Tenant) -> None:
         if not keys.TENANT_ID.match(tenant.tenant_id):
@@ -51,14 +52,29 @@ class CatalogStore:
         }
         if tenant.mews_enterprise_id is not None:
             item["mews_enterprise_id"] = s(str(tenant.mews_enterprise_id))
+        if not tenant.case_sensitive:  # absent means sensitive: items written before the key
+            item["case_sensitive"] = {"BOOL": False}
         self._table.put(Item=item)
+        self._tenants.put(tenant.tenant_id, tenant)
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant as stored now (operators' reads: no cache)."""
         item = self._table.get(keys.tenant_key(tenant_id))
         if item is None:
             return None
         enterprise = item.get("mews_enterprise_id")
-        return Tenant(tenant_id, item["name"]["S"], UUID(enterprise["S"]) if enterprise else None)
+        return Tenant(
+            tenant_id,
+            item["name"]["S"],
+            UUID(enterprise["S"]) if enterprise else None,
+            item.get("case_sensitive", {"BOOL": True})["BOOL"],
+        )
+
+    def case_sensitive(self, tenant_id: str) -> bool:
+        """Whether the tenant matches values case included, from the function's cache if read
+        within the cache TTL (an unknown tenant, as one written before the setting: yes)."""
+        tenant = self._tenants.get_or_load(tenant_id, lambda: self.get_tenant(tenant_id))
+        return tenant is None or tenant.case_sensitive
 
     def put_pool(self, pool: Pool) -> None:
         """Create or replace a pool and claim its aliases, atomically.

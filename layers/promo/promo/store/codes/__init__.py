@@ -8,12 +8,13 @@
 - ``reservations``: a use held for a holder until a deadline, released or taken over after;
 - ``receipts``: idempotency receipts written in the same transaction as the change;
 - ``reads``: lookups by value and id, and listing in creation order;
-- ``deletes``: soft delete.
+- ``deletes``: soft delete;
+- ``naming``: where a tenant keys the code of a value (case-insensitive tenants key its fold).
 
 ``CodeStore`` is the one face the services use.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from promo.settings import Settings
 from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
+from promo.store.codes.naming import CaseFolding, CodeKeys
 from promo.store.codes.reads import CodeReads, position
 from promo.store.codes.reservations import Reservations
 from promo.store.codes.rollbacks import Rollbacks
@@ -31,16 +33,22 @@ from promo.store.table import Table
 
 
 class CodeStore:
-    def __init__(self, table: Table, settings: Settings) -> None:
+    def __init__(
+        self, table: Table, settings: Settings, case_sensitive: Callable[[str], bool]
+    ) -> None:
+        """``case_sensitive(tenant_id)``: whether the tenant matches values case included
+        (``CatalogStore.case_sensitive``)."""
         self.table = table
         self.outcomes = BatchOutcomes(table)
-        self._adds = BulkAdds(table, settings, self.outcomes)
-        self._transitions = Transitions(table, self.outcomes, self._adds)
+        code_keys = CodeKeys(case_sensitive)
+        self._adds = BulkAdds(table, settings, self.outcomes, code_keys)
+        self._transitions = Transitions(table, self.outcomes, self._adds, code_keys)
         self._claims = Claims(table, settings, self.outcomes, self._transitions)
-        self._reads = CodeReads(table, self.outcomes)
+        self._reads = CodeReads(table, self.outcomes, code_keys)
         self._deletes = Deletes(table, self._reads)
-        self._rollbacks = Rollbacks(table, self.outcomes)
-        self._reservations = Reservations(table, self.outcomes)
+        self._rollbacks = Rollbacks(table, self.outcomes, code_keys)
+        self._reservations = Reservations(table, self.outcomes, code_keys)
+        self._folding = CaseFolding(table)
 
     # adding
     def add(
@@ -50,6 +58,10 @@ class CodeStore:
 
     def created_count(self, tenant_id: str) -> int:
         return self._adds.created_count(tenant_id)
+
+    def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
+        """Make codes keyed by these values reachable by their fold (a switch to insensitive)."""
+        self._folding.point_folded(tenant_id, values, take_back)
 
     # issuing and the lifecycle
     def claim(self, pool: Pool, issuance: Issuance) -> Code:

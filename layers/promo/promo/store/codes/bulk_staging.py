@@ -19,6 +19,7 @@ from promo.domain.ids import code_uuid
 from promo.domain.models import ActivityState, Code, CodeState, NewCode, Pool, Window
 from promo.settings import Settings
 from promo.store import keys
+from promo.store.codes.naming import CodeKeys
 from promo.store.codes.visibility import (
     ABORTED,
     COMMITTED,
@@ -49,16 +50,21 @@ class _Conflicts(NamedTuple):
 
 
 class BulkAdds:
-    def __init__(self, table: Table, settings: Settings, outcomes: BatchOutcomes) -> None:
+    def __init__(
+        self, table: Table, settings: Settings, outcomes: BatchOutcomes, code_keys: CodeKeys
+    ) -> None:
         self._table = table
         self._settings = settings
         self._outcomes = outcomes
+        self._keys = code_keys
 
     def add(
         self, tenant_id: str, pools: Mapping[str, Pool], new_codes: Sequence[NewCode], actor: str
     ) -> list[Code]:
         """Add codes atomically: all of them, or none and every conflicting value named."""
-        repeated = [v for v, times in Counter(c.value for c in new_codes).items() if times > 1]
+        keyed = [self._keys.keyed_value(tenant_id, code.value) for code in new_codes]
+        times = Counter(keyed)
+        repeated = [code.value for code, k in zip(new_codes, keyed, strict=True) if times[k] > 1]
         if repeated:
             raise DuplicateValues(repeated)
         if not new_codes:
@@ -68,7 +74,12 @@ class BulkAdds:
         stamped = clock.to_stored(now)
         codes_items = [
             new_code_item(
-                tenant_id, pools[code.pool_id], code, first_number + offset, stamped, actor
+                keys.code_key(tenant_id, keyed[offset]),
+                pools[code.pool_id],
+                code,
+                first_number + offset,
+                stamped,
+                actor,
             )
             for offset, code in enumerate(new_codes)
         ]
@@ -258,9 +269,11 @@ class BulkAdds:
 
 
 def new_code_item(
-    tenant_id: str, pool: Pool, new: NewCode, number: int, stamped: str, actor: str
+    key: Item, pool: Pool, new: NewCode, number: int, stamped: str, actor: str
 ) -> tuple[Item, Item]:
-    """The item of a new available code and its id pointer."""
+    """The item of a new available code, at ``key`` (its tenant's key for the value), and its
+    id pointer."""
+    tenant_id = pool.tenant_id
     code_id = code_uuid(number)
     validity = new.validity
     if validity.end is None and pool.default_validity_days is not None:
@@ -268,7 +281,7 @@ def new_code_item(
         validity = Window(validity.start, start + timedelta(days=pool.default_validity_days))
     position = keys.index_position(new.value)
     item: Item = {
-        **keys.code_key(tenant_id, new.value),
+        **key,
         "tenant": s(tenant_id),
         "pool": s(pool.pool_id),
         "value": s(new.value),

@@ -10,20 +10,26 @@ from promo.domain import clock
 from promo.domain.ids import number_of
 from promo.domain.models import Code
 from promo.store import keys
+from promo.store.codes.naming import CodeKeys, pointed_value
 from promo.store.codes.visibility import BatchOutcomes, Snapshot
 from promo.store.items import Item, code_from_item, s
 from promo.store.table import Table
 
 
 class CodeReads:
-    def __init__(self, table: Table, outcomes: BatchOutcomes) -> None:
+    def __init__(self, table: Table, outcomes: BatchOutcomes, code_keys: CodeKeys) -> None:
         self._table = table
         self._outcomes = outcomes
+        self._keys = code_keys
         self._listing_index = keys.TableLayout().listing_index
 
     def get(self, tenant_id: str, value: str) -> Code | None:
-        """The code with this value: one strongly consistent read."""
-        item = self._table.get(keys.code_key(tenant_id, value))
+        """The code with this value: one strongly consistent read (two for a code an
+        insensitive tenant held before its switch: its pointer, then the code)."""
+        item = self._table.get(self._keys.key(tenant_id, value))
+        target = None if item is None else pointed_value(item)
+        if target is not None:
+            item = self._table.get(keys.code_key(tenant_id, target))
         return code_from_item(item) if item is not None and self._outcomes.visible(item) else None
 
     def get_by_number(self, tenant_id: str, number: int) -> Code | None:
@@ -52,8 +58,14 @@ class CodeReads:
         )
         wanted = set(code_ids)
         values = {p["value"]["S"] for p in pointers if UUID(p["uuid"]["S"]) in wanted}
+        items = self._table.batch_get([self._keys.key(tenant_id, value) for value in values])
+        targets = [target for item in items if (target := pointed_value(item)) is not None]
+        if targets:  # codes an insensitive tenant held before its switch
+            items += self._table.batch_get([keys.code_key(tenant_id, v) for v in targets])
         found: dict[UUID, Item] = {}
-        for item in self._table.batch_get([keys.code_key(tenant_id, value) for value in values]):
+        for item in items:
+            if pointed_value(item) is not None:
+                continue
             # A pointer left by an add that never committed may name a value added later as
             # another code: only the code the pointer was written for counts.
             code_id = UUID(item["uuid"]["S"])
@@ -62,9 +74,11 @@ class CodeReads:
         return found
 
     def existing_values(self, tenant_id: str, values: Sequence[str]) -> set[str]:
-        """Which of ``values`` the tenant already holds (staged ones included: they are taken)."""
-        items = self._table.batch_get([keys.code_key(tenant_id, v) for v in values])
-        return {item["value"]["S"] for item in items}
+        """Which of ``values`` the tenant already holds (staged ones included: they are taken),
+        as the tenant matches them (an insensitive tenant holds ``abc`` if it holds ``ABC``)."""
+        wanted = {self._keys.keyed_value(tenant_id, v): v for v in values}
+        items = self._table.batch_get([keys.code_key(tenant_id, keyed) for keyed in wanted])
+        return {wanted[item["pk"]["S"].split("#V#", 1)[1]] for item in items}
 
     def list(
         self,

@@ -14,9 +14,10 @@ import uuid
 from datetime import datetime
 
 from promo.domain import clock
-from promo.domain.errors import CodeNotFound, NothingHeld, NoUseToHold
+from promo.domain.errors import CodeNotFound, NothingHeld, NoUseToHold, StoreUnavailable
 from promo.domain.models import ActivityState, Code, CodeState, Issuance, Recipient
 from promo.store import keys
+from promo.store.codes.naming import CodeKeys, pointed_value
 from promo.store.codes.receipts import write_change
 from promo.store.codes.transitions import AVAILABLE_ATTRIBUTES, held_use
 from promo.store.codes.visibility import BatchOutcomes, settled
@@ -35,19 +36,20 @@ _VALID_AT = (
 
 
 class Reservations:
-    def __init__(self, table: Table, outcomes: BatchOutcomes) -> None:
+    def __init__(self, table: Table, outcomes: BatchOutcomes, code_keys: CodeKeys) -> None:
         self._table = table
         self._outcomes = outcomes
+        self._keys = code_keys
 
     def reserve(self, tenant_id: str, value: str, issuance: Issuance, until: datetime) -> Code:
         """Hold one use of the code for ``issuance.recipient`` until ``until``: a free use, or
         one whose hold expired. A holder who holds one already has its deadline moved."""
         assert issuance.recipient is not None
-        key = keys.code_key(tenant_id, value)
+        key = self._keys.key(tenant_id, value)
         mine = _attribute(issuance.recipient)
         batch: str | None = None
         taking: tuple[str, str] | None = None  # an expired hold being taken over
-        for _ in range(3):
+        for _ in range(4):
             update = _hold_update(key, mine, issuance, until, batch, taking)
             try:
                 return code_from_item(write_change(self._table, update, issuance.receipt))
@@ -55,6 +57,10 @@ class Reservations:
                 item = failed.item
                 if item is None:
                     raise CodeNotFound from None
+                target = pointed_value(item)
+                if target is not None:  # a code the tenant held before it became insensitive
+                    key = keys.code_key(tenant_id, target)
+                    continue
                 staged = item.get("staged_batch", {}).get("S")
                 if staged is not None and staged != batch:
                     if not self._outcomes.visible(item):
@@ -67,15 +73,14 @@ class Reservations:
                 if expired is None or expired == taking:
                     raise NoUseToHold(code=code_from_item(item)) from None
                 taking = expired
-        raise NoUseToHold
+        raise StoreUnavailable("Too many concurrent changes of this code; retry.")
 
     def release(self, tenant_id: str, value: str, issuance: Issuance) -> Code:
         """Give the use held for ``issuance.recipient`` back to the code."""
         assert issuance.recipient is not None
-        key = keys.code_key(tenant_id, value)
         values = {**_stamp(issuance), ":one": n(1)}
         update: Item = {
-            "Key": key,
+            "Key": self._keys.key(tenant_id, value),
             "ConditionExpression": "attribute_exists(#mine)",
             "UpdateExpression": (
                 "SET uses_left = uses_left + :one, updated_at = :now, updated_by = :actor,"
@@ -85,12 +90,17 @@ class Reservations:
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        try:
-            return code_from_item(write_change(self._table, update, issuance.receipt))
-        except ConditionFailed as failed:
-            if failed.item is None or not self._outcomes.visible(failed.item):
-                raise CodeNotFound from None
-            raise NothingHeld(code=code_from_item(failed.item)) from None
+        for _ in range(2):
+            try:
+                return code_from_item(write_change(self._table, update, issuance.receipt))
+            except ConditionFailed as failed:
+                if failed.item is None or not self._outcomes.visible(failed.item):
+                    raise CodeNotFound from None
+                target = pointed_value(failed.item)
+                if target is None:
+                    raise NothingHeld(code=code_from_item(failed.item)) from None
+                update["Key"] = keys.code_key(tenant_id, target)  # held before the switch
+        raise CodeNotFound
 
     def _extend(
         self, key: Item, mine: str, item: Item, issuance: Issuance, until: datetime

@@ -14,6 +14,7 @@ from promo.domain import clock
 from promo.domain.errors import AlreadyDone, CodeNotFound, NothingToRollBack, StoreUnavailable
 from promo.domain.models import ActivityState, Code, CodeState, Issuance
 from promo.store import keys
+from promo.store.codes.naming import CodeKeys, pointed_value
 from promo.store.codes.receipts import recorded, write_change
 from promo.store.codes.visibility import BatchOutcomes
 from promo.store.items import Item, code_from_item, n, s
@@ -25,18 +26,23 @@ _BACKOFF_SECONDS = 0.01
 
 
 class Rollbacks:
-    def __init__(self, table: Table, outcomes: BatchOutcomes) -> None:
+    def __init__(self, table: Table, outcomes: BatchOutcomes, code_keys: CodeKeys) -> None:
         self._table = table
         self._outcomes = outcomes
+        self._keys = code_keys
 
     def roll_back_redemption(
         self, tenant_id: str, value: str, issuance: Issuance, reason: str
     ) -> Code:
         """Give one redemption back: a spent single-use code is ISSUED again, a multi-use code
         gets a use back."""
-        key = keys.code_key(tenant_id, value)
+        key = self._keys.key(tenant_id, value)
         for attempt in range(1, _ROLLBACK_TRIES + 1):
             item = self._table.get(key)
+            target = None if item is None else pointed_value(item)
+            if target is not None:  # a code the tenant held before it became insensitive
+                key = keys.code_key(tenant_id, target)
+                item = self._table.get(key)
             if item is None or not self._outcomes.visible(item):
                 raise CodeNotFound
             code = code_from_item(item)

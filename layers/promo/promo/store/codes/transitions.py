@@ -30,6 +30,7 @@ from promo.domain.models import (
 )
 from promo.store import keys
 from promo.store.codes.bulk_staging import BulkAdds, new_code_item
+from promo.store.codes.naming import CodeKeys, pointed_value
 from promo.store.codes.receipts import transact_change
 from promo.store.codes.visibility import NEW_ITEM, BatchOutcomes, settled
 from promo.store.items import Item, code_from_item, contact_attributes, key_of, n, s
@@ -58,10 +59,13 @@ class Write(NamedTuple):
 
 
 class Transitions:
-    def __init__(self, table: Table, outcomes: BatchOutcomes, adds: BulkAdds) -> None:
+    def __init__(
+        self, table: Table, outcomes: BatchOutcomes, adds: BulkAdds, code_keys: CodeKeys
+    ) -> None:
         self._table = table
         self._outcomes = outcomes
         self._adds = adds
+        self._keys = code_keys
 
     def issue(
         self, tenant_id: str, value: str, issuance: Issuance, pool: Pool | None = None
@@ -100,7 +104,8 @@ class Transitions:
         # A backdated create-and-issue is created at its effective time, so the code is never
         # issued before it existed.
         stamped = clock.to_stored(min(clock.now(), issuance.at))
-        item, pointer = new_code_item(pool.tenant_id, pool, new, number, stamped, issuance.actor)
+        keyed = self._keys.key(pool.tenant_id, new.value)
+        item, pointer = new_code_item(keyed, pool, new, number, stamped, issuance.actor)
         for name in ("avail_pk", "avail_sk"):
             del item[name]
         item["state"] = s(CodeState.ISSUED)
@@ -143,15 +148,19 @@ class Transitions:
         extra: Item,
         limit: Item | None = None,
     ) -> Code:
-        key = keys.code_key(tenant_id, value)
+        key = self._keys.key(tenant_id, value)
         batch, hold = None, None
-        for _ in range(4):
+        for _ in range(5):
             try:
                 written = Write(key, RULES[transition], issuance, extra, batch, limit=limit)
                 return code_from_item(self.apply(written._replace(hold=hold)))
             except ConditionFailed as failed:
                 if failed.item is None:
                     raise CodeNotFound from None
+                target = pointed_value(failed.item)
+                if target is not None:  # a code the tenant held before it became insensitive
+                    key = keys.code_key(tenant_id, target)
+                    continue
                 staged = failed.item.get("staged_batch", {}).get("S")
                 if staged is not None and staged != batch:
                     if not self._outcomes.visible(failed.item):
