@@ -291,3 +291,20 @@ def test_a_collision_added_while_the_switch_took_effect_is_named_and_the_rest_st
     assert named.value.values == ["SPRING-7KQ3", "Spring-7kq3"]
     assert not stores.catalog.get_tenant("acme").case_sensitive  # type: ignore[union-attr]
     assert stores.codes.get("acme", "LATE-CODE-2").value == "Late-Code-2"  # type: ignore[union-attr]
+
+
+def test_given_a_code_held_before_the_switch_then_any_spelling_holds_releases_and_redeems_it(
+    stores: Stores,
+) -> None:
+    stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "Hold-Mixed")], ACTOR)
+    switch(stores, case_sensitive=False)
+    until = moment(1)
+
+    held = stores.codes.reserve("acme", "hold-mixed", Issuance(moment(), ACTOR, CUSTOMER), until)
+    released = stores.codes.release("acme", "HOLD-MIXED", Issuance(moment(), ACTOR, CUSTOMER))
+    stores.codes.reserve("acme", "HOLD-mixed", Issuance(moment(), ACTOR, CUSTOMER), until)
+    redeemed = stores.codes.redeem("acme", "hOLD-MIXED", Issuance(moment(), ACTOR, CUSTOMER))
+
+    assert (held.value, len(held.holds), held.uses_left) == ("Hold-Mixed", 1, 0)
+    assert (released.value, released.holds, released.uses_left) == ("Hold-Mixed", (), 1)
+    assert (redeemed.value, redeemed.holds, redeemed.is_spent) == ("Hold-Mixed", (), True)
