@@ -49,8 +49,9 @@ def resources_of_type(resource_type: str, path: Path = TEMPLATE) -> dict[str, di
 def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, Any]:
     """``CreateTable`` arguments for the template's one table, under another name.
 
-    Only the schema is taken (keys, attributes, indexes, billing); protection, encryption,
-    recovery and TTL are account-side settings DynamoDB Local and moto do not model.
+    Only the schema is taken (keys, attributes, indexes, billing) and the change stream
+    (DynamoDB Local serves it, and ``make run`` reads it); protection, encryption, recovery and
+    TTL are account-side settings DynamoDB Local and moto do not model.
     """
     tables = resources_of_type("AWS::DynamoDB::Table", path)
     if len(tables) != 1:
@@ -64,4 +65,10 @@ def create_table_request(table_name: str, path: Path = TEMPLATE) -> dict[str, An
     }
     if properties.get("GlobalSecondaryIndexes"):
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     return request
