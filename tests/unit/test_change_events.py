@@ -206,7 +206,8 @@ def bus_event(index: int, padding: int = 0) -> BusEvent:
 
 
 def publisher(fake: FakeEvents) -> EventBusPublisher:
-    sent = EventBusPublisher(Settings(EVENT_BUS_NAME="bus"), None)  # type: ignore[arg-type]
+    settings = Settings.model_validate({"EVENT_BUS_NAME": "bus"})
+    sent = EventBusPublisher(settings, None)  # type: ignore[arg-type]
     sent._client = fake
     return sent
 
