@@ -177,6 +177,16 @@ def test_a_pool_falling_to_its_watermark_then_to_empty_is_announced_once_each(
     )
 
 
+def test_a_new_pool_whose_bulk_add_is_still_staged_is_not_announced_empty(
+    stores: Stores, stream: Stream
+) -> None:
+    add(stores, new_codes("spring", 60, "FIRST"))  # staged, then committed
+
+    stream.settle(batch_size=10)  # the staged codes arrive in batches before the commit
+
+    assert stream.kinds() == ["CodesAdded"]
+
+
 def test_a_refilled_pool_is_announced_again_when_it_falls_again(
     stores: Stores, stream: Stream
 ) -> None:

@@ -179,8 +179,14 @@ def _record_of(effects: Sequence[Effects], event_index: int) -> int:
 
 
 def _announce_levels(svc: Services, counts: PoolCountStore, effects: Sequence[Effects]) -> None:
-    touched = sorted({pool for effect in effects for pool in effect.counted.deltas})
-    for tenant_id, pool_id in touched:
+    """Record each touched pool's available codes, and announce the thresholds it fell through.
+    Only codes leaving ``available`` make a fall: a pool whose first codes are still staged, or
+    whose count is behind, is not announced empty by a batch that took nothing from it."""
+    taken: Counter[PoolKey] = Counter()  # codes that left available, per pool
+    for effect in effects:
+        for pool_key, deltas in effect.counted.deltas.items():
+            taken[pool_key] += max(0, -deltas.get(Bucket.AVAILABLE, 0))
+    for tenant_id, pool_id in sorted(taken):
         current = counts.get(tenant_id, pool_id)
         if current is None:
             continue
@@ -189,11 +195,11 @@ def _announce_levels(svc: Services, counts: PoolCountStore, effects: Sequence[Ef
         pool = svc.catalog.get_pool(tenant_id, pool_id)
         watermark = pool.low_watermark if pool is not None else None
         level = alert_level(available, watermark)
-        if level is current.alert:
+        fell = crossed(current.alert, level, watermark)
+        if level is current.alert or (fell and taken[(tenant_id, pool_id)] <= 0):
             continue
         if not counts.set_alert(tenant_id, pool_id, current.alert, level):
             continue  # another invocation moved it first, and announces it
-        fell = crossed(current.alert, level, watermark)
         try:
             svc.publish([_pool_bus_event(current, level, available, watermark) for level in fell])
         except EventsNotPublished:
