@@ -157,7 +157,7 @@ def deliver(
             pending, retries, size = pending[len(batch) :], 0, batch_size
             continue
         sequences = [record["dynamodb"]["SequenceNumber"] for record in batch]
-        start = min(sequences.index(s) for s in failed if s in sequences) if failed else 0
+        start = min((sequences.index(s) for s in failed if s in sequences), default=0)
         pending = pending[start:]
         retries += 1
         if 0 <= max_retries < retries:
