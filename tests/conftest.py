@@ -75,6 +75,17 @@ def local_stores(local_client) -> Iterator[Stores]:  # type: ignore[no-untyped-d
         local_client.delete_table(TableName=name)
 
 
+@pytest.fixture
+def streamed_stores(local_client) -> Iterator[Stores]:  # type: ignore[no-untyped-def]
+    """Stores over a fresh DynamoDB Local table with its change stream on, as template.yaml
+    defines it (``tests/support/stream.py`` reads it)."""
+    name = create_table(local_client, stream=True)
+    try:
+        yield Stores(local_client, name)
+    finally:
+        local_client.delete_table(TableName=name)
+
+
 @pytest.fixture(autouse=True)
 def _cold_start() -> Iterator[None]:
     """Every test starts, and leaves, as a new function instance: no process services."""

@@ -5,7 +5,9 @@ Works against the local stack (default: the table and DynamoDB Local of `make ru
 or --table NAME with the default AWS credentials).
 
   promo-admin apply CONFIG.yaml
-  promo-admin pools [--tenant T]
+  promo-admin pools [--tenant T]                 counts the change stream keeps (a read a pool)
+  promo-admin reconcile [--tenant T] [--pool P]  recount pools from the table, repair drift
+  promo-admin events [--follow] [--json]         the events of `make run` (.local/events.jsonl)
   promo-admin import POOL FILE.csv [--tenant T] [-q]  columns: value[,valid_from,valid_until]
   promo-admin export POOL [--tenant T] [-o FILE.csv] [-q]
   promo-admin credential create mews --name N --tenant T [--tenant T2 ...] [--replace]
@@ -19,6 +21,7 @@ import argparse
 import contextlib
 import csv
 import getpass
+import json
 import os
 import sys
 import time
@@ -31,12 +34,14 @@ from typing import Any, TextIO
 
 from promo.domain import clock
 from promo.domain.errors import DuplicateValues, InvalidRequest, PromoError
+from promo.domain.inventory import Bucket, PoolCounts
 from promo.domain.models import Code, Issuance, NewCode, Pool, Window
 from promo.domain.values import fold_value, normalize_value
 from promo.secret_hashing import new_token, token_digest
-from promo.services import Services
+from promo.services import Services, inventory
 from tools import config as config_file
 from tools import migrations
+from tools.local_stream import EVENTS_FILE
 from tools.template import ROOT, create_table_request
 
 BATCH = 1000  # codes per atomic add: the most one Mews add takes
@@ -71,6 +76,20 @@ def ensure_table(svc: Services) -> bool:
         client.create_table(**wanted)
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
     migrations.stamp(svc.codes.table)
+    return True
+
+
+def ensure_stream(svc: Services) -> bool:
+    """Turn on the table's change stream as template.yaml defines it, if it is off (a table
+    created before it had one); True if turned on now: codes written before are then in no
+    count until ``reconcile``."""
+    client, table_name = svc.codes.table.client, svc.settings.table_name
+    wanted = create_table_request(table_name).get("StreamSpecification")
+    existing = client.describe_table(TableName=table_name)["Table"].get("StreamSpecification")
+    if wanted is None or (existing is not None and existing.get("StreamEnabled")):
+        return False
+    client.update_table(TableName=table_name, StreamSpecification=wanted)
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
     return True
 
 
@@ -112,6 +131,64 @@ def pool_summary(svc: Services, tenant_id: str) -> list[tuple[Pool, Counter[str]
             states["DELETED" if code.is_deleted else code.state.value] += 1
         summary.append((pool, states))
     return summary
+
+
+def pool_counts(svc: Services, tenant_id: str) -> list[tuple[Pool, PoolCounts | None]]:
+    """Each pool of the tenant with the counts the change stream keeps: one read a pool."""
+    counts = inventory.counts_of(svc)
+    return [
+        (pool, counts.get(tenant_id, pool.pool_id)) for pool in svc.catalog.list_pools(tenant_id)
+    ]
+
+
+def reconcile_pools(
+    svc: Services, tenant_id: str | None = None, pool_id: str | None = None
+) -> list[inventory.Repair]:
+    """Recount the chosen pools (all of every tenant by default) and repair their counts."""
+    tenants = [tenant_id] if tenant_id else sorted(_tenants(svc))
+    repairs = []
+    for tenant in tenants:
+        pools = [_pool(svc, tenant, pool_id)] if pool_id else svc.catalog.list_pools(tenant)
+        for pool in pools:
+            repairs.append(inventory.reconcile(svc, tenant, pool.pool_id))
+    return repairs
+
+
+# ---------------------------------------------------------------------- events
+
+
+def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The events appended to ``path`` from byte ``offset`` on, and the offset after them
+    (a line still being written is left for the next read)."""
+    if not path.exists():
+        return [], offset
+    with path.open("rb") as stream:
+        stream.seek(offset)
+        data = stream.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    events = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+    return events, offset + len(complete)
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One line: when, what, where, which code(s), by whom."""
+    detail = event.get("detail", {})
+    kind = event.get("detail-type", detail.get("kind", "?"))
+    where = f"{detail.get('tenant', '?')}/{detail.get('pool', '?')}"
+    if "code" in detail:
+        what = detail["code"]["value"]
+    elif "codes" in detail:
+        values = [code["value"] for code in detail["codes"]]
+        what = ", ".join(values[:3]) + (
+            f" … ({detail.get('count', len(values))})" if len(values) > 3 else ""
+        )
+    else:
+        watermark = detail.get("low_watermark")
+        what = f"available {detail.get('available')}" + (
+            f" (low_watermark {watermark})" if watermark is not None else ""
+        )
+    when, actor = detail.get("at", event.get("time", "")), detail.get("actor", "?")
+    return f"{when}  {kind:20} {where:20} {what}  by {actor}"
 
 
 # ---------------------------------------------------------------------- import / export
@@ -506,6 +583,18 @@ class Progress:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (config_file.ConfigError, migrations.SchemaOutdated) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except PromoError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="promo-admin",
         description=__doc__,
@@ -519,6 +608,15 @@ def main(argv: list[str] | None = None) -> int:
     apply_cmd.add_argument("config", type=Path)
     pools_cmd = commands.add_parser("pools", help="pools with their codes by state")
     pools_cmd.add_argument("--tenant")
+    reconcile_cmd = commands.add_parser(
+        "reconcile", help="recount pools from the table and repair their counts"
+    )
+    reconcile_cmd.add_argument("--tenant")
+    reconcile_cmd.add_argument("--pool", help="one pool (with --tenant, default demo)")
+    events_cmd = commands.add_parser("events", help="the domain events of the local stack")
+    events_cmd.add_argument("--follow", "-f", action="store_true", help="wait for more")
+    events_cmd.add_argument("--json", action="store_true", help="each event as received")
+    events_cmd.add_argument("--file", type=Path, default=ROOT / ".local" / EVENTS_FILE)
     import_cmd = commands.add_parser("import", help="add codes from a CSV file")
     import_cmd.add_argument("pool")
     import_cmd.add_argument("file", type=Path)
@@ -544,35 +642,35 @@ def main(argv: list[str] | None = None) -> int:
     redemption.add_argument("--tenant", default="demo")
     redemption.add_argument("--reason", required=True, help="recorded with the rollback")
     commands.add_parser("migrate", help="run the table's pending schema migrations, resumably")
-    args = parser.parse_args(argv)
+    return parser
 
-    try:
-        if args.command == "apply":
-            config_file.load(args.config)  # validated before connecting: a bad file touches nothing
-            result = apply_config(args.config, _connect(args))
-            print(
-                f"applied: {result.tenants} tenant(s), {result.pools} pool(s), "
-                f"{result.seeded_codes} seed code(s), {result.credentials} credential(s)"
-            )
-        elif args.command == "pools":
-            return _print_pools(_connect(args), args.tenant)
-        elif args.command == "import":
-            return _import(_connect(args), args)
-        elif args.command == "export":
-            return _export(_connect(args), args)
-        elif args.command == "redemption":
-            return _roll_back(_connect(args), args)
-        elif args.command == "migrate":
-            migrations.migrate(_connect(args, check_schema=False))
-        else:
-            return _credential(_connect(args), args)
-    except (config_file.ConfigError, migrations.SchemaOutdated) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except PromoError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+
+def _apply(args: argparse.Namespace) -> int:
+    config_file.load(args.config)  # validated before connecting: a bad file touches nothing
+    result = apply_config(args.config, _connect(args))
+    print(
+        f"applied: {result.tenants} tenant(s), {result.pools} pool(s), "
+        f"{result.seeded_codes} seed code(s), {result.credentials} credential(s)"
+    )
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    migrations.migrate(_connect(args, check_schema=False))
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "apply": _apply,
+    "pools": lambda args: _print_pools(_connect(args), args.tenant),
+    "reconcile": lambda args: _reconcile(_connect(args), args),
+    "events": lambda args: _events(args),
+    "import": lambda args: _import(_connect(args), args),
+    "export": lambda args: _export(_connect(args), args),
+    "redemption": lambda args: _roll_back(_connect(args), args),
+    "migrate": _migrate,
+    "credential": lambda args: _credential(_connect(args), args),
+}
 
 
 def _roll_back(svc: Services, args: argparse.Namespace) -> int:
@@ -583,19 +681,64 @@ def _roll_back(svc: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+_COLUMNS = (
+    ("available", Bucket.AVAILABLE, 9),
+    ("issued", Bucket.ISSUED, 7),
+    ("used", Bucket.USED, 6),
+    ("blocked", Bucket.BLOCKED, 7),
+    ("deleted", Bucket.DELETED, 7),
+    ("staged", Bucket.STAGED, 6),
+)
+
+
 def _print_pools(svc: Services, tenant: str | None) -> int:
+    """The counts the change stream keeps (``staged``: held by bulk adds not committed)."""
     tenants = [tenant] if tenant else sorted(_tenants(svc))
-    print(
-        f"{'tenant':12} {'pool':16} {'available':>9} {'issued':>7} {'used':>6} "
-        f"{'blocked':>7} {'deleted':>7}"
-    )
+    header = " ".join(f"{name:>{width}}" for name, _, width in _COLUMNS)
+    print(f"{'tenant':12} {'pool':16} {header} {'low at':>6} {'level':>5}")
     for tenant_id in tenants:
-        for pool, states in pool_summary(svc, tenant_id):
-            print(
-                f"{tenant_id:12} {pool.pool_id:16} {states['AVAILABLE']:9} "
-                f"{states['ISSUED']:7} {states['USED']:6} {states['BLOCKED']:7} "
-                f"{states['DELETED']:7}"
+        for pool, counts in pool_counts(svc, tenant_id):
+            cells = " ".join(
+                f"{counts.of(which) if counts else 0:{width}}" for _, which, width in _COLUMNS
             )
+            low = "" if pool.low_watermark is None else str(pool.low_watermark)
+            level = counts.alert.value if counts else "-"
+            print(f"{tenant_id:12} {pool.pool_id:16} {cells} {low:>6} {level:>5}")
+    return 0
+
+
+def _reconcile(svc: Services, args: argparse.Namespace) -> int:
+    tenant = args.tenant or ("demo" if args.pool else None)
+    repaired = 0
+    for repair in reconcile_pools(svc, tenant, args.pool):
+        where = f"{repair.tenant_id}/{repair.pool_id}"
+        if not repair.changed:
+            print(f"{where}: counts match the table ({sum(repair.after.values())} codes)")
+            continue
+        repaired += 1
+        changes = ", ".join(f"{name} {old} -> {new}" for name, (old, new) in repair.changed.items())
+        print(f"{where}: repaired {changes}")
+    print(f"{repaired} pool(s) repaired")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    def show(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            print(json.dumps(event, ensure_ascii=False) if args.json else describe_event(event))
+
+    events, offset = read_events(args.file)
+    if not events and not args.follow:
+        print(f"no events in {args.file} (make run writes them there)", file=sys.stderr)
+    show(events)
+    try:
+        while args.follow:
+            sys.stdout.flush()
+            time.sleep(0.5)
+            events, offset = read_events(args.file, offset)
+            show(events)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

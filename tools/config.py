@@ -127,6 +127,9 @@ class PoolConfig(_Strict):
     redemptions_per_code: int = Field(default=1, ge=1, le=1000)
     # The most codes of the pool one recipient is ever issued, on every issuing path.
     max_codes_per_recipient: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Available codes at or below which the pool is low: PoolLow is published (and the
+    # PoolsLow metric counted) when the count falls to it (docs/events.md). Unset: never low.
+    low_watermark: int | None = Field(default=None, ge=1, le=100_000_000)
     # Demo data: values added once, when the pool has no codes yet.
     # Demo data too follows the value policy (promo.domain.values): refused, never repaired.
     seed_codes: list[CodeValue] = Field(default_factory=list, max_length=1000)
@@ -315,6 +318,7 @@ def _pool(tenant: TenantConfig, pool: PoolConfig) -> Pool:
         shard_count=pool.shard_count,
         redemptions_per_code=pool.redemptions_per_code,
         max_codes_per_recipient=pool.max_codes_per_recipient,
+        low_watermark=pool.low_watermark,
     )
 
 

@@ -8,6 +8,10 @@ Environment (each also a command-line option):
                     TABLE_NAME names the table)
   PROMO_CONFIG      configuration applied at start (config/demo.yaml)
   FRESH=1           start from an empty local database
+
+The table's change stream is read in-process too (tools/local_stream.py) and delivered to the
+function template.yaml subscribes to it; its events go to .local/events.jsonl
+(`promo-admin events`).
 """
 
 import argparse
@@ -32,6 +36,7 @@ import yaml
 
 from tools.dynamodb_local import DynamoDBLocal, free_port, stop_leftover
 from tools.lambda_runtime import LambdaContext, http_api_event
+from tools.local_stream import EVENTS_FILE, POSITIONS_FILE, EventFile, LocalStream
 from tools.router import Router
 from tools.template import ROOT, load_template
 
@@ -156,6 +161,8 @@ class Stack:
         self.database: DynamoDBLocal | None = None
         self.router = Router()
         self.queue = LocalQueue(self.router)
+        self.stream = LocalStream(self.router, data_dir / POSITIONS_FILE)
+        self.events = EventFile(data_dir / EVENTS_FILE)
         self.server: Server | None = None
 
     def bind(self) -> None:
@@ -184,8 +191,10 @@ class Stack:
             for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 os.environ.setdefault(name, "local")
             os.environ.setdefault("AWS_REGION", "us-east-1")
+        self._compose()
         self._prepare_table()
         self.queue.start()
+        self._start_stream()
         assert self.server is not None
         self.server.server_activate()  # listen: requests wait in the queue from here on
 
@@ -198,6 +207,9 @@ class Stack:
         stop_leftover(storage)  # one a killed run left behind must not hold the files
         if self.fresh and storage.exists():
             shutil.rmtree(storage)
+        if self.fresh:  # a new database's stream starts anew, and so does its event history
+            for name in (EVENTS_FILE, POSITIONS_FILE):
+                (self.data_dir / name).unlink(missing_ok=True)
         port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "0")) or free_port()
         # Known before it starts, so a stop that interrupts the start still stops it.
         self.database = DynamoDBLocal(port=port, data_dir=storage)
@@ -206,17 +218,41 @@ class Stack:
         (self.data_dir / "dynamodb.endpoint").write_text(self.database.endpoint)
         return self.database.endpoint
 
+    def _compose(self) -> None:
+        """The functions' services, as on AWS but for the event bus: events go to a file."""
+        from promo import bootstrap
+        from promo.settings import Settings
+
+        bootstrap.install(bootstrap.bootstrap(Settings.from_environment(), publish=self.events))
+
     def _prepare_table(self) -> None:
         from promo.bootstrap import services
-        from tools.admin import apply_config, ensure_table
+        from tools.admin import apply_config, ensure_stream, ensure_table, reconcile_pools
 
         ensure_table(services())
+        if ensure_stream(services()):
+            # A table from before the stream: its codes are counted once, from the table.
+            repaired = reconcile_pools(services())
+            print(f"Change stream turned on; {len(repaired)} pool(s) counted from the table")
         report = apply_config(self.config, services())
         shown = self.config.relative_to(ROOT) if self.config.is_relative_to(ROOT) else self.config
         print(
             f"Applied {shown}: {report.tenants} tenant(s), {report.pools} pool(s), "
             f"{report.seeded_codes} demo code(s) added, {report.credentials} credential(s)"
         )
+
+    def _start_stream(self) -> None:
+        from promo import aws
+        from promo.bootstrap import services
+
+        svc = services()
+        streams = aws.client(
+            aws.get_session(),
+            "dynamodbstreams",
+            svc.settings.aws_region,
+            endpoint_url=svc.settings.dynamodb_endpoint_url,
+        )
+        self.stream.start(svc.codes.table.client, streams, svc.settings.table_name)
 
     def serve(self) -> None:
         assert self.server is not None
@@ -234,6 +270,7 @@ class Stack:
             self.server.server_close()
         self.queue.drain()
         self.queue.stop()
+        self.stream.stop()
         if self.database is not None:
             self.database.stop()
             (self.data_dir / "dynamodb.endpoint").unlink(missing_ok=True)

@@ -64,6 +64,34 @@ def queue_consumers(template: Path = TEMPLATE) -> list[Route]:
     ]
 
 
+@dataclass(frozen=True)
+class StreamConsumer:
+    """A function fed by the table's change stream, with its event source mapping's settings."""
+
+    route: Route
+    batch_size: int
+    max_retries: int
+    # The mapping's filter patterns (JSON text each); a record matching none is dropped.
+    patterns: tuple[str, ...]
+
+
+def stream_consumers(template: Path = TEMPLATE) -> list[StreamConsumer]:
+    """Functions fed by a DynamoDB stream (method "DynamoDB", path the table's logical id)."""
+    found = []
+    for event, route in _functions_triggered_by("DynamoDB", template):
+        table = str(event["Stream"]["Fn::GetAtt"][0])
+        filters = event.get("FilterCriteria", {}).get("Filters", [])
+        found.append(
+            StreamConsumer(
+                replace(route, method="DynamoDB", path=table),
+                int(event.get("BatchSize", 100)),
+                int(event.get("MaximumRetryAttempts", -1)),
+                tuple(str(f["Pattern"]) for f in filters),
+            )
+        )
+    return found
+
+
 def routes(template: Path = TEMPLATE) -> list[Route]:
     found = [
         replace(route, method=event["Method"].upper(), path=event["Path"])
@@ -77,6 +105,7 @@ class Router:
     def __init__(self, template: Path = TEMPLATE) -> None:
         self.routes = routes(template)
         self.consumers = queue_consumers(template)
+        self.stream_consumers = stream_consumers(template)
         self._modules: dict[Path, ModuleType] = {}
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

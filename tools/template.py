@@ -87,8 +87,9 @@ def create_table_request(
     """``CreateTable`` arguments for the template's one table, under another name, as the
     stack would make it with ``parameters`` (the template's defaults otherwise).
 
-    Only the schema is taken (keys, attributes, indexes, billing); protection, encryption,
-    recovery and TTL are account-side settings DynamoDB Local and moto do not model.
+    Only the schema is taken (keys, attributes, indexes, billing) and the change stream
+    (DynamoDB Local serves it, and ``make run`` reads it); protection, encryption, recovery and
+    TTL are account-side settings DynamoDB Local and moto do not model.
     """
     tables = resources_of_type("AWS::DynamoDB::Table", path)
     if len(tables) != 1:
@@ -104,4 +105,10 @@ def create_table_request(
         request["GlobalSecondaryIndexes"] = _resolved(
             properties["GlobalSecondaryIndexes"], load_template(path), parameters or {}
         )
+    stream = properties.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     return request

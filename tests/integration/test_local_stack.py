@@ -251,6 +251,56 @@ def test_maestra_async_is_performed_by_the_local_queue_worker(
     assert issued_in_welcome(data_dir) == before + 1
 
 
+def admin_prints(*arguments: str) -> str:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "tools.admin", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_an_issue_over_http_is_an_event_promo_admin_events_shows_and_a_count_pools_shows(
+    stack: tuple[int, subprocess.Popen[str], Path],
+) -> None:
+    """The change stream, without AWS: DynamoDB Local's stream read in-process, the consumer's
+    events written to the data directory's events.jsonl."""
+    port, _, data_dir = stack
+    before = issued_in_welcome(data_dir)
+    welcome = {
+        "customer": {"ids": {"webSiteUserId": "5384275"}},
+        "promoCode": {"pool": {"ids": {"externalId": "welcome"}}},
+    }
+
+    status, body = maestra(port, "sync", "IssuePromoCodeFromPool", welcome)
+    value = body["promoCode"]["ids"]["value"]
+    events = ["--file", str(data_dir / "events.jsonl")]
+
+    def issued() -> list[str]:
+        shown = admin_prints("events", *events).splitlines()
+        return [line for line in shown if "CodeIssued" in line and f" {value} " in line]
+
+    deadline = time.monotonic() + 20
+    while not issued() and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+    assert status == 200
+    (line,) = issued()
+    assert " demo/welcome " in line
+    assert line.endswith("by maestra:demo-website")
+    shown = [json.loads(line) for line in admin_prints("events", "--json", *events).splitlines()]
+    added = {
+        code["value"]
+        for e in shown
+        if e["detail-type"] == "CodesAdded"
+        for code in e["detail"]["codes"]
+    }
+    demo = config.load(ROOT / "config" / "demo.yaml").tenants[0].pools
+    assert {value for pool in demo for value in pool.seed_codes} <= added
+    assert issued_in_welcome(data_dir) == before + 1
+
+
 # ---------------------------------------------------------------------- behaving like a server
 
 

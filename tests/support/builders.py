@@ -21,6 +21,7 @@ def pool(
     offer_id: int = 2,
     redemptions_per_code: int = 1,
     max_codes_per_recipient: int | None = None,
+    low_watermark: int | None = None,
 ) -> Pool:
     return Pool(
         tenant_id=tenant_id,
@@ -42,6 +43,7 @@ def pool(
         shard_count=shard_count,
         redemptions_per_code=redemptions_per_code,
         max_codes_per_recipient=max_codes_per_recipient,
+        low_watermark=low_watermark,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from promo import aws, bootstrap
+from promo.event_bus import Publisher
 from promo.queue import QueueSender, Sender
 from promo.services import Services
 from tools.lambda_runtime import LambdaContext, http_api_event
@@ -30,6 +31,11 @@ def use_sender(sender: Sender | None) -> None:
     """Queue asynchronous operations through ``sender`` (None: through SQS, as configured)."""
     svc = bootstrap.services()
     bootstrap.install(svc._replace(send=sender or QueueSender(svc.settings, aws.get_session())))
+
+
+def use_publisher(publish: Publisher) -> None:
+    """Publish domain events through ``publish`` instead of EventBridge."""
+    bootstrap.install(bootstrap.services()._replace(publish=publish))
 
 
 def event(name: str) -> dict[str, Any]:
@@ -74,5 +80,6 @@ __all__ = [
     "invoke",
     "json_body",
     "post_json",
+    "use_publisher",
     "use_sender",
 ]

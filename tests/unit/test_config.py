@@ -267,3 +267,33 @@ def test_applying_case_sensitive_false_is_refused_naming_values_that_collide_whe
         apply(moto_stores, write(tmp_path, demo_tenant("false")))
 
     assert moto_stores.fresh().catalog.case_sensitive("demo")
+
+
+@pytest.mark.parametrize("watermark", ["0", "-3", "ten", "1.5"])
+def test_a_low_watermark_is_a_whole_number_of_codes_from_one(
+    tmp_path: Path, watermark: str
+) -> None:
+    text = f"tenants:\n  - id: a\n    name: A\n    pools:\n      - {{id: p, name: P, low_watermark: {watermark}}}\n"
+
+    assert any(
+        problem.startswith("tenants[0].pools[0].low_watermark (line 5)")
+        for problem in problems(write(tmp_path, text))
+    )
+
+
+def test_a_pools_low_watermark_reaches_the_stored_pool(tmp_path: Path, moto_stores: Stores) -> None:
+    text = "tenants:\n  - id: a\n    name: A\n    pools:\n      - {id: p, name: P, low_watermark: 25}\n      - {id: q, name: Q}\n"
+    apply(moto_stores, write(tmp_path, text))
+
+    stored = {pool.pool_id: pool for pool in moto_stores.catalog.list_pools("a")}
+    assert stored["p"].low_watermark == 25
+    assert stored["q"].low_watermark is None
+
+
+def test_the_pool_model_refuses_a_watermark_below_one(moto_stores: Stores) -> None:
+    from promo.domain.errors import InvalidRequest
+    from tests.support.builders import pool
+
+    with pytest.raises(InvalidRequest) as refused:
+        moto_stores.catalog.put_pool(pool("a", "p", low_watermark=0))
+    assert refused.value.location == "low_watermark"

@@ -95,7 +95,7 @@ def test_each_function_is_built_from_its_own_sources_without_a_requirements_file
         built = sorted(path.name for path in artifacts.iterdir())
         assert "app.py" in built
         assert built == sorted(path.name for path in source.glob("*.py"))
-    assert len(functions) == 15
+    assert len(functions) == 16
 
 
 def test_the_api_logs_every_request_to_its_own_group_and_never_what_carries_secrets() -> None:
@@ -199,3 +199,164 @@ def test_an_upgrade_keeps_the_previous_claim_index_beside_the_new_one_only_when_
         *current,
         {**current[0], "IndexName": "available"},
     ]
+
+
+# ---------------------------------------------------------------------- the change stream
+
+
+def resource(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = load_template()["Resources"][name]
+    return found
+
+
+def test_the_table_streams_new_and_old_images() -> None:
+    assert table()["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_the_stream_consumer_retries_a_bounded_number_of_times_and_keeps_what_it_gives_up() -> None:
+    function = resources_of_type("AWS::Serverless::Function")["ChangeStreamFunction"]
+    (event,) = function["Properties"]["Events"].values()
+    mapping = event["Properties"]
+
+    assert function["Properties"]["CodeUri"] == "functions/change_stream/"
+    assert event["Type"] == "DynamoDB"
+    assert mapping["Stream"] == {"Fn::GetAtt": ["PromoTable", "StreamArn"]}
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < mapping["MaximumRetryAttempts"] <= 20
+    # A batch's markers and its pools' counts are one transaction of at most 100 items.
+    assert 1 < mapping["BatchSize"] <= 100
+    assert mapping["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["ChangeStreamFailureQueue", "Arn"]},
+    }
+    assert resource("ChangeStreamFailureQueue")["Type"] == "AWS::SQS::Queue"
+    # Ordered per shard as Lambda delivers by default; the markers need no order anyway.
+    assert mapping.get("ParallelizationFactor", 1) == 1
+
+
+def test_the_stream_consumer_is_invoked_for_codes_and_bulk_add_records_only() -> None:
+    from promo.store.change_records import RELEVANT_SORT_KEYS
+    from tools.local_stream import matches
+
+    function = resources_of_type("AWS::Serverless::Function")["ChangeStreamFunction"]
+    (event,) = function["Properties"]["Events"].values()
+    patterns = [f["Pattern"] for f in event["Properties"]["FilterCriteria"]["Filters"]]
+
+    def record(sort_key: str) -> dict[str, Any]:
+        return {"dynamodb": {"Keys": {"pk": {"S": "x"}, "sk": {"S": sort_key}}}}
+
+    assert [key for key in ("CODE", "BATCH") if matches(patterns, record(key))] == list(
+        RELEVANT_SORT_KEYS
+    )
+    # Its own writes (counts, markers) and everything else never invoke it.
+    for other in (keys.COUNTS_SORT_KEY, keys.APPLIED_SORT_KEY, "ID", "RECEIPT", "MISSES", "CRED"):
+        assert not matches(patterns, record(other)), other
+
+
+def test_the_stream_consumer_may_write_only_its_own_items_and_publish_to_the_bus() -> None:
+    function = resources_of_type("AWS::Serverless::Function")["ChangeStreamFunction"]
+    policies = function["Properties"]["Policies"]
+    statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
+
+    assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "EventBus"}}} in policies
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem", "dynamodb:PutItem"],
+            "Resource": {"Fn::GetAtt": ["PromoTable", "Arn"]},
+            "Condition": {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{keys.INVENTORY_PREFIX}*"]}
+            },
+        }
+    ]
+    assert keys.pool_counts_key("t", "p")["pk"]["S"].startswith(keys.INVENTORY_PREFIX)
+    assert keys.applied_record_key("e")["pk"]["S"].startswith(keys.INVENTORY_PREFIX)
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+
+
+def test_the_stack_has_an_event_bus_and_a_webhook_only_when_a_url_is_given() -> None:
+    from promo.domain.events import SOURCE
+
+    template = load_template()
+    parameter = template["Parameters"]["EventWebhookUrl"]
+    webhook = ["EventWebhookConnection", "EventWebhookDestination", "EventWebhookRule"]
+
+    assert resource("EventBus")["Type"] == "AWS::Events::EventBus"
+    assert parameter["Default"] == ""
+    assert template["Conditions"]["HasEventWebhook"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "EventWebhookUrl"}, ""]}]
+    }
+    for name in [*webhook, "EventWebhookRole", "EventWebhookDeadLetterQueue"]:
+        assert resource(name)["Condition"] == "HasEventWebhook", name
+    assert resource("EventWebhookDestination")["Properties"]["InvocationEndpoint"] == {
+        "Ref": "EventWebhookUrl"
+    }
+    rule = resource("EventWebhookRule")["Properties"]
+    assert rule["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["EventPattern"] == {"source": [SOURCE]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["EventWebhookDestination", "Arn"]}
+
+
+ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_alarm_notifications_go_to_an_optional_topic() -> None:
+    template = load_template()
+
+    assert template["Parameters"]["AlarmTopicArn"] == {
+        "Type": "String",
+        "Default": "",
+        "Description": "SNS topic ARN that receives alarm notifications (empty: none)",
+    }
+    assert template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric", "dimensions"),
+    [
+        (
+            "ChangeStreamIteratorAgeAlarm",
+            "AWS/Lambda",
+            "IteratorAge",
+            [{"Name": "FunctionName", "Value": {"Ref": "ChangeStreamFunction"}}],
+        ),
+        (
+            "ChangeStreamFailuresAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [
+                {
+                    "Name": "QueueName",
+                    "Value": {"Fn::GetAtt": ["ChangeStreamFailureQueue", "QueueName"]},
+                }
+            ],
+        ),
+        ("PoolLowAlarm", "PromoCodes", "PoolsLow", [{"Name": "service", "Value": "promo-codes"}]),
+        (
+            "PoolEmptyAlarm",
+            "PromoCodes",
+            "PoolsEmpty",
+            [{"Name": "service", "Value": "promo-codes"}],
+        ),
+    ],
+)
+def test_each_alarm_of_the_change_stream_watches_its_metric_and_notifies_the_topic(
+    alarm: str, namespace: str, metric: str, dimensions: list[dict[str, Any]]
+) -> None:
+    properties = resource(alarm)["Properties"]
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert (properties["Namespace"], properties["MetricName"]) == (namespace, metric)
+    assert properties["Dimensions"] == dimensions
+    assert properties["AlarmActions"] == ALARM_ACTIONS
+    assert properties["TreatMissingData"] == "notBreaching"
+    if namespace == "PromoCodes":  # the metrics the consumer emits: any fall is an alarm
+        assert namespace == variables["POWERTOOLS_METRICS_NAMESPACE"]
+        assert dimensions[0]["Value"] == variables["POWERTOOLS_SERVICE_NAME"]
+        assert (properties["Statistic"], properties["Threshold"]) == ("Sum", 0)
+        assert properties["ComparisonOperator"] == "GreaterThanThreshold"

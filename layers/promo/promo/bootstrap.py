@@ -1,16 +1,17 @@
 """The composition root: everything a function instance uses, built once per process.
 
 ``bootstrap(settings)`` builds the AWS session, the DynamoDB client, the stores, the validate
-limit and the queue sender from a ``Settings`` value. Handlers reach the result through
-``services()``, which builds it on first use from the environment — the one process-wide
-object of the layer, so a cold start is one ``install(None)`` away. Tests, the local stack and
-``promo-admin`` build their own from a ``Settings`` value and ``install`` it.
+limit, the queue sender and the event publisher from a ``Settings`` value. Handlers reach the
+result through ``services()``, which builds it on first use from the environment — the one
+process-wide object of the layer, so a cold start is one ``install(None)`` away. Tests, the
+local stack and ``promo-admin`` build their own from a ``Settings`` value and ``install`` it.
 """
 
 import threading
 from typing import TYPE_CHECKING
 
 from promo import aws, observability
+from promo.event_bus import EventBusPublisher, Publisher
 from promo.queue import QueueSender, Sender
 from promo.services import Services, ValidateLimit
 from promo.settings import Settings
@@ -25,10 +26,14 @@ _lock = threading.Lock()
 
 
 def bootstrap(
-    settings: Settings, send: Sender | None = None, client: "DynamoDBClient | None" = None
+    settings: Settings,
+    send: Sender | None = None,
+    client: "DynamoDBClient | None" = None,
+    publish: Publisher | None = None,
 ) -> Services:
-    """The services over the table ``settings`` names. ``send`` replaces the SQS sender and
-    ``client`` the DynamoDB client (a caller that watches the client's requests brings its own)."""
+    """The services over the table ``settings`` names. ``send`` replaces the SQS sender,
+    ``client`` the DynamoDB client (a caller that watches the client's requests brings its own)
+    and ``publish`` the EventBridge publisher (the local stack writes events to a file)."""
     observability.configure(settings)
     session = aws.get_session()
     table = Table(client or dynamodb(settings, session), settings.table_name)
@@ -42,6 +47,7 @@ def bootstrap(
         validate_limit=ValidateLimit.configured(settings, counters),
         send=send or QueueSender(settings, session),
         mews_limit=ValidateLimit.mews_requests(settings, counters),
+        publish=publish or EventBusPublisher(settings, session),
     )
 
 

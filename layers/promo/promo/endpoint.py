@@ -51,8 +51,8 @@ def lambda_endpoint(
 def queue_consumer(
     consume: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> LambdaHandler:
-    """A Lambda handler for an SQS event source: ``consume`` answers the batch's item failures;
-    metrics are flushed whatever happens."""
+    """A Lambda handler for an event source mapping (an SQS queue, the table's change stream):
+    ``consume`` answers the batch's item failures; metrics are flushed whatever happens."""
 
     @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

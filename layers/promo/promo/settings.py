@@ -17,13 +17,15 @@ class Settings(BaseModel):
     dynamodb_endpoint_url: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
-    @field_validator("dynamodb_endpoint_url", "async_queue_url")
+    @field_validator("dynamodb_endpoint_url", "async_queue_url", "event_bus_name")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
     # The queue behind Maestra's /v3/operations/async (its worker performs the operations).
     async_queue_url: str | None = Field(default=None, alias="ASYNC_QUEUE_URL")
+    # The EventBridge bus the change stream consumer publishes domain events to (docs/events.md).
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
     service_name: str = Field(default="promo-codes", alias="POWERTOOLS_SERVICE_NAME")
     metrics_namespace: str = Field(default="PromoCodes", alias="POWERTOOLS_METRICS_NAMESPACE")
     # How long a resolved credential or pool is trusted before it is read again: the upper

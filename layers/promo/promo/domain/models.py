@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID
 
+from promo.domain.errors import InvalidRequest
 from promo.domain.values import normalize_value
 
 
@@ -132,6 +133,17 @@ class Pool(NamedTuple):
     redemptions_per_code: int = 1
     # The most codes of the pool one recipient is ever issued; None: no limit.
     max_codes_per_recipient: int | None = None
+    # Available codes at or below which the pool is low (``PoolLow``); None: never low, only
+    # empty (``PoolEmpty``). docs/events.md.
+    low_watermark: int | None = None
+
+    def checked(self) -> "Pool":
+        """The pool, if its settings hold together; InvalidRequest naming the one that does not."""
+        if self.low_watermark is not None and self.low_watermark < 1:
+            raise InvalidRequest(
+                "low_watermark must be 1 or more (unset: never low).", "low_watermark"
+            )
+        return self
 
 
 class Tenant(NamedTuple):

@@ -6,18 +6,27 @@ answer's every fact comes back from the call, so renders never read the store.
 - ``catalog``: adding, generating and deleting codes, and finding pools and codes by alias or id;
 - ``listing``: codes newest first, across tenants and pools, resumable;
 - ``validation``: whether a code can be redeemed now, with the failed-answer limit;
-- ``limits``: a credential's requests per window (Mews' per-AccessToken limit).
+- ``limits``: a credential's requests per window (Mews' per-AccessToken limit);
+- ``inventory``: the table's change stream: per-pool counts, domain events, their repair.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from promo.domain.attempts import BlockedCallers, MissLimit
+from promo.event_bus import BusEvent, EventsNotPublished, Publisher
 from promo.queue import Sender
 from promo.settings import Settings
 from promo.store.attempts import AttemptStore
 from promo.store.catalog import CatalogStore
 from promo.store.codes import CodeStore
 from promo.store.credentials import CredentialStore
+
+
+def no_bus(events: Sequence[BusEvent]) -> None:
+    """The publisher of services built without one: any event is refused."""
+    if events:
+        raise EventsNotPublished(0, "These services publish no events.")
 
 
 class ValidateLimit(NamedTuple):
@@ -53,3 +62,5 @@ class Services(NamedTuple):
     send: Sender
     # Requests per Mews AccessToken and window (``limits.count_request``).
     mews_limit: ValidateLimit
+    # Publishes domain events (the change stream consumer's); ``promo.event_bus``.
+    publish: Publisher = no_bus

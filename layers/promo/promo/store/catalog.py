@@ -81,6 +81,7 @@ class CatalogStore:
 
         An alias already naming another pool of the tenant refuses the whole write.
         """
+        pool.checked()
         actions: list[Item] = [
             {
                 "Put": {

@@ -124,6 +124,8 @@ def pool_to_item(pool: Pool) -> Item:
         item["redemptions_per_code"] = n(pool.redemptions_per_code)
     if pool.max_codes_per_recipient is not None:
         item["max_codes_per_recipient"] = n(pool.max_codes_per_recipient)
+    if pool.low_watermark is not None:
+        item["low_watermark"] = n(pool.low_watermark)
     if pool.issue_window.start is not None:
         item["issue_from"] = s(to_stored(pool.issue_window.start))
     if pool.issue_window.end is not None:
@@ -163,6 +165,7 @@ def pool_from_item(item: Mapping[str, Any]) -> Pool:
         max_codes_per_recipient=(
             int(item["max_codes_per_recipient"]["N"]) if "max_codes_per_recipient" in item else None
         ),
+        low_watermark=int(item["low_watermark"]["N"]) if "low_watermark" in item else None,
     )
 
 

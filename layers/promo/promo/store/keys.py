@@ -93,6 +93,23 @@ def misses_key(tenant_id: str, window_start: int, caller: str) -> dict[str, dict
     }
 
 
+# The change stream's own items: a pool's counts and a marker per stream record counted. They
+# start with their own prefix, so IAM can let the stream consumer write these and nothing else.
+INVENTORY_PREFIX = "INVENTORY#"
+COUNTS_SORT_KEY = "COUNTS"
+APPLIED_SORT_KEY = "APPLIED"
+
+
+def pool_counts_key(tenant_id: str, pool_id: str) -> dict[str, dict[str, str]]:
+    """A pool's inventory: how many of its codes are in each bucket."""
+    return {"pk": {"S": f"{INVENTORY_PREFIX}{tenant_id}#{pool_id}"}, "sk": {"S": COUNTS_SORT_KEY}}
+
+
+def applied_record_key(record_id: str) -> dict[str, dict[str, str]]:
+    """That the stream record ``record_id`` (its eventID) has been counted."""
+    return {"pk": {"S": f"{INVENTORY_PREFIX}APPLIED#{record_id}"}, "sk": {"S": APPLIED_SORT_KEY}}
+
+
 def index_position(value: str) -> str:
     """A code's sort key in the available index: uniformly spread, and stable for a value."""
     return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()

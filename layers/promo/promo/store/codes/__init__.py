@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
+from promo.domain.events import CodeImage
 from promo.domain.models import Code, Issuance, NewCode, Pool
 from promo.settings import Settings
+from promo.store.change_records import code_image
 from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
@@ -94,6 +96,13 @@ class CodeStore:
 
     def delete(self, tenant_id: str, code_ids: Sequence[UUID], actor: str) -> None:
         self._deletes.delete(tenant_id, code_ids, actor)
+
+    def added_in_batch(
+        self, tenant_id: str, pool_id: str, created_at: str, batch_id: str
+    ) -> list[CodeImage]:
+        """The codes of ``pool_id`` a committed bulk add created, as its commit announces them."""
+        items = self._reads.added_in_batch(tenant_id, pool_id, created_at, batch_id)
+        return sorted((code_image(item) for item in items), key=lambda code: code.number)
 
     # reading
     def get(self, tenant_id: str, value: str) -> Code | None:

@@ -200,12 +200,17 @@ class BulkAdds:
             if in_flight:
                 raise ConcurrentChange(in_flight)
             raise StoreUnavailable(_FAILED)
-        if not self._commit(tenant_id, batch_id, len(codes_items), now, actor):
+        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
+        if not self._commit(tenant_id, batch_id, pools, now, actor):
             self._unstage(codes_items, batch_id)
             raise StoreUnavailable(_FAILED)
 
-    def _commit(self, tenant_id: str, batch_id: str, count: int, now: datetime, actor: str) -> bool:
+    def _commit(
+        self, tenant_id: str, batch_id: str, pools: Counter[str], now: datetime, actor: str
+    ) -> bool:
         """Write the batch's commit record: the point from which it exists. True if it did.
+        It says how many codes of each pool the add staged, so the change stream can move them
+        from staged to available without reading them (promo.services.inventory).
 
         When DynamoDB's answer is lost, an abort record under the same key settles the doubt:
         if it lands, the commit never will (both are conditional on the key being free); if it
@@ -213,7 +218,8 @@ class BulkAdds:
         """
         record = {
             **keys.batch_key(tenant_id, batch_id),
-            "count": n(count),
+            "count": n(sum(pools.values())),
+            "pools": {"M": {pool: n(count) for pool, count in pools.items()}},
             "created_at": s(clock.to_stored(now)),
             "created_by": s(actor),
         }

@@ -80,6 +80,23 @@ class CodeReads:
         items = self._table.batch_get([keys.code_key(tenant_id, keyed) for keyed in wanted])
         return {wanted[item["pk"]["S"].split("#V#", 1)[1]] for item in items}
 
+    def added_in_batch(
+        self, tenant_id: str, pool_id: str, created_at: str, batch_id: str
+    ) -> list[Item]:
+        """The codes of one pool that the bulk add ``batch_id`` created at ``created_at``:
+        they share that creation time, so they are one stretch of the pool's listing."""
+        entries = self._table.paginate(
+            self._table.query,
+            IndexName=self._listing_index,
+            KeyConditionExpression="list_pk = :partition AND begins_with(list_sk, :created)",
+            ExpressionAttributeValues={
+                ":partition": s(keys.listing_partition(tenant_id, pool_id)),
+                ":created": s(f"{created_at}#"),
+            },
+        )
+        items = self._table.batch_get([{"pk": e["pk"], "sk": e["sk"]} for e in entries])
+        return [item for item in items if item.get("added_batch", {}).get("S") == batch_id]
+
     def list(
         self,
         tenant_id: str,
