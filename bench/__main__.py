@@ -16,14 +16,17 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+
+from bench import lambda_instances
+from bench.counting import Requests
+from bench.events import invoke, maestra_issue_event, mews_add_event, validate_event
+from bench.results import Result, at_least, at_most, reported
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -37,37 +40,6 @@ WARM_UP_ISSUES = 400
 CONFIGURED_MEMORY_MB = 512  # template.yaml Globals MemorySize
 COLD_ROUNDS = 9  # fresh interpreters per function (and for the floor) in the cold scenarios
 VALIDATE_SAMPLES = 3000
-
-
-@dataclass
-class Result:
-    ours: float
-    floor: float
-    ratio: float
-    target: str
-    unit: str
-    met: bool
-    note: str = ""
-
-
-def at_most(ours: float, floor: float, limit: float, unit: str, note: str = "") -> Result:
-    ratio = ours / floor if floor else float("inf")
-    return Result(
-        round(ours, 3), round(floor, 3), round(ratio, 3), f"<= {limit}", unit, ratio <= limit, note
-    )
-
-
-def reported(ours: float, floor: float, unit: str, note: str = "") -> Result:
-    """A figure with no target, shown next to its floor."""
-    ratio = ours / floor if floor else float("inf")
-    return Result(round(ours, 3), round(floor, 3), round(ratio, 3), "", unit, True, note)
-
-
-def at_least(ours: float, floor: float, limit: float, unit: str, note: str = "") -> Result:
-    ratio = ours / floor if floor else 0.0
-    return Result(
-        round(ours, 3), round(floor, 3), round(ratio, 3), f">= {limit}", unit, ratio >= limit, note
-    )
 
 
 # ---------------------------------------------------------------------- set-up
@@ -95,7 +67,7 @@ def start() -> Any:
     return server
 
 
-def seed() -> Any:
+def seed(only_lambda: bool = False) -> Any:
     from promo import aws
     from promo.bootstrap import bootstrap, install
     from promo.domain.models import NewCode
@@ -109,14 +81,16 @@ def seed() -> Any:
     install(svc)
     ensure_table(svc)
     apply_config(ROOT / "bench" / "bench.yaml", svc)
-    for pool_id, count in [
+    everything = [
         # Four times what a level issues: its pages stay full, as in a pool's steady state,
         # instead of the end-game of the last codes, where each page needs two short reads.
         *((f"issue-{n}", ISSUES_PER_LEVEL * 4) for n in CONCURRENCY),
         ("warm-up", WARM_UP_ISSUES + 200),
         ("costs", 600),
         ("validate", 10),
-    ]:
+        *lambda_instances.pools(),
+    ]
+    for pool_id, count in lambda_instances.pools() if only_lambda else everything:
         pool = svc.catalog.get_pool("bench", pool_id)
         assert pool is not None
         for start_at in range(0, count, 1000):
@@ -143,104 +117,7 @@ def quiet_stdout() -> Iterator[None]:
             os.close(saved)
 
 
-class Requests:
-    """Counts DynamoDB requests and failed conditional writes through botocore events."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls: Counter[str] = Counter()
-        self.lost = 0
-        self._lock = threading.Lock()
-        client.meta.events.register("before-call.dynamodb", self._before)
-        client.meta.events.register("after-call.dynamodb", self._after)
-
-    def _before(self, model: Any, **_: Any) -> None:
-        with self._lock:
-            self.calls[model.name] += 1
-
-    def _after(self, parsed: Any, **_: Any) -> None:
-        error = (parsed or {}).get("Error", {}).get("Code", "")
-        reasons = (parsed or {}).get("CancellationReasons") or []
-        if error == "ConditionalCheckFailedException" or any(
-            r.get("Code") == "ConditionalCheckFailed" for r in reasons
-        ):
-            with self._lock:
-                self.lost += 1
-
-    def reset(self) -> None:
-        with self._lock:
-            self.calls.clear()
-            self.lost = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.calls.values())
-
-
 # ---------------------------------------------------------------------- events
-
-
-def maestra_issue_event(pool: str) -> dict[str, Any]:
-    from tools.lambda_runtime import http_api_event
-
-    query = {"endpointId": "bench-endpoint", "operation": "IssueFromPool", "deviceUUID": ""}
-    body = json.dumps(
-        {
-            "customer": {"ids": {"webSiteUserId": "1"}},
-            "promoCode": {"pool": {"ids": {"externalId": pool}}},
-        }
-    ).encode()
-    return http_api_event(
-        "POST",
-        "/v3/operations/sync",
-        "POST /v3/operations/sync",
-        body,
-        {"content-type": "application/json", "authorization": "SecretKey bench-maestra-secret-key"},
-        query,
-        None,
-        urlencode(query),
-    )
-
-
-def validate_event(code: str) -> dict[str, Any]:
-    from tools.lambda_runtime import http_api_event
-
-    query = {"device": "urn:synctv:devices:bench:1", "code": code}
-    return http_api_event(
-        "GET",
-        "/rest/v1/promo_codes/validate",
-        "GET /rest/v1/promo_codes/validate",
-        b"",
-        {},
-        query,
-        None,
-        urlencode(query),
-    )
-
-
-def mews_add_event(values: list[str]) -> dict[str, Any]:
-    from tools.lambda_runtime import http_api_event
-
-    body = {
-        "ClientToken": "bench-client-token",
-        "AccessToken": "bench-access-token-0123456789",
-        "Client": "bench",
-        "VoucherCodeParameters": [
-            {"VoucherId": "5c0e6f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a", "Value": v} for v in values
-        ],
-    }
-    return http_api_event(
-        "POST",
-        "/api/connector/v1/voucherCodes/add",
-        "POST /api/connector/v1/voucherCodes/add",
-        json.dumps(body).encode(),
-        {"content-type": "application/json"},
-    )
-
-
-def invoke(handler: Callable[..., dict[str, Any]], event: dict[str, Any]) -> dict[str, Any]:
-    from tools.lambda_runtime import LambdaContext
-
-    return handler(event, LambdaContext("bench"))
 
 
 # ---------------------------------------------------------------------- scenarios
@@ -594,7 +471,7 @@ def peak_memory() -> dict[str, Result]:
     code = """
 import json, resource, sys
 sys.path[:0] = [sys.argv[1] + '/layers/promo', sys.argv[1]]
-from bench.__main__ import invoke, maestra_issue_event, validate_event
+from bench.events import invoke, maestra_issue_event, validate_event
 from functions.maestra_sync.app import handler as issue
 from functions.synctv_validate.app import handler as validate
 issue_event, validate_event_ = maestra_issue_event('costs'), validate_event('VALIDATE-000003')
@@ -650,15 +527,21 @@ def main() -> int:
     started = time.perf_counter()
     server = start()
     try:
-        svc = seed()
+        only = set(sys.argv[1:])  # `python -m bench lambda`: that scenario alone, while tuning
+        svc = seed(only_lambda=bool(only))
         client = svc.codes.table.client  # the handlers' own client, so its events count
         requests = Requests(client)
         results: dict[str, Result] = {}
+        if only:
+            results |= lambda_instances.lambda_shape()
+            report(results)
+            return 0 if all(r.met for r in results.values()) else 1
         with quiet_stdout():
             results |= issue_throughput(requests, client)
             results |= request_costs(requests)
             results |= bulk_add(requests, client)
             results |= validate_latency(client)
+        results |= lambda_instances.lambda_shape()
         results |= peak_memory()
         results |= cold_imports()
         results |= cold_starts(svc)
