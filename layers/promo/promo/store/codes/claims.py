@@ -37,6 +37,8 @@ _CANDIDATE_PROJECTION = (
 # After a claim's second lost write, it waits up to _BACKOFF * 2**losses (at most _BACKOFF_CAP).
 _BACKOFF = 0.001
 _BACKOFF_CAP = 0.05
+# A pool where this instance lost a write this recently is crowded: small shards are not held.
+_CROWD_SECONDS = 1.0
 _CANDIDATE_NAMES = {"#value": "value", "#uuid": "uuid", "#number": "number"}
 
 
@@ -57,6 +59,7 @@ class Claims:
         self._candidates_lock = threading.Lock()
         # Per pool, the shards last seen holding less than a page: read whole, in one query.
         self._sparse: dict[tuple[str, str], set[int]] = {}
+        self._lost_at: dict[str, float] = {}  # per pool, when this instance last lost a write
 
     def claim(self, pool: Pool, issuance: Issuance) -> Code:
         """Issue any available code of ``pool``: one conditional write in the steady state.
@@ -100,6 +103,7 @@ class Claims:
                 # neighbours of this key in the page are likely taken or about to be. Drop the
                 # page and read afresh at a new random point, instead of losing to it again.
                 observability.count("ConflictingClaims")
+                self._lost_at[pool.pool_id] = time.monotonic()
                 own_page.clear()
                 self._forget_candidates(pool)
                 lost += 1
@@ -179,11 +183,12 @@ class Claims:
         if len(page) >= limit:
             sparse.discard(shard)
             return page
-        # Less than a page: the shard is read whole next time, in one query. Its readers all
-        # read the same few keys, so take one at random and hold none: held keys there are
-        # the ones other instances take next.
+        # Less than a page: the shard is read whole next time, in one query. If other
+        # instances claim here too (a write lost lately), they all read the same few keys:
+        # take one at random and hold none, as held keys there are the ones others take next.
         sparse.add(shard)
-        return page[:1]
+        crowded = time.monotonic() - self._lost_at.get(pool.pool_id, float("-inf"))
+        return page[:1] if crowded < _CROWD_SECONDS else page
 
     def _claimable(self, tenant_id: str, item: Item, undecided: set[str]) -> bool:
         """Whether a candidate was never staged or its batch committed. Stages of aborted
