@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import lambda_instances
+from bench import lambda_instances, lifecycle_costs
 from bench.counting import Requests
 from bench.events import invoke, maestra_issue_event, mews_add_event, validate_event
 from bench.results import Result, at_least, at_most, reported
@@ -67,7 +67,7 @@ def start() -> Any:
     return server
 
 
-def seed(only_lambda: bool = False) -> Any:
+def seed(tuning_only: bool = False) -> Any:
     from promo import aws
     from promo.bootstrap import bootstrap, install
     from promo.domain.models import NewCode
@@ -81,6 +81,8 @@ def seed(only_lambda: bool = False) -> Any:
     install(svc)
     ensure_table(svc)
     apply_config(ROOT / "bench" / "bench.yaml", svc)
+    # What `python -m bench lambda costs` needs: the scenarios of their own modules.
+    tuning = [*lambda_instances.pools(), *((row.pool, 200) for row in lifecycle_costs.ROWS)]
     everything = [
         # Four times what a level issues: its pages stay full, as in a pool's steady state,
         # instead of the end-game of the last codes, where each page needs two short reads.
@@ -88,9 +90,9 @@ def seed(only_lambda: bool = False) -> Any:
         ("warm-up", WARM_UP_ISSUES + 200),
         ("costs", 600),
         ("validate", 10),
-        *lambda_instances.pools(),
+        *tuning,
     ]
-    for pool_id, count in lambda_instances.pools() if only_lambda else everything:
+    for pool_id, count in tuning if tuning_only else everything:
         pool = svc.catalog.get_pool("bench", pool_id)
         assert pool is not None
         for start_at in range(0, count, 1000):
@@ -527,18 +529,24 @@ def main() -> int:
     started = time.perf_counter()
     server = start()
     try:
-        only = set(sys.argv[1:])  # `python -m bench lambda`: that scenario alone, while tuning
-        svc = seed(only_lambda=bool(only))
+        # `python -m bench lambda costs`: those scenarios alone, while tuning.
+        only = set(sys.argv[1:])
+        svc = seed(tuning_only=bool(only))
         client = svc.codes.table.client  # the handlers' own client, so its events count
         requests = Requests(client)
         results: dict[str, Result] = {}
-        if only:
+        if "costs" in only:
+            with quiet_stdout():
+                results |= lifecycle_costs.lifecycle_costs(requests)
+        if "lambda" in only:
             results |= lambda_instances.lambda_shape()
+        if only:
             report(results)
             return 0 if all(r.met for r in results.values()) else 1
         with quiet_stdout():
             results |= issue_throughput(requests, client)
             results |= request_costs(requests)
+            results |= lifecycle_costs.lifecycle_costs(requests)
             results |= bulk_add(requests, client)
             results |= validate_latency(client)
         results |= lambda_instances.lambda_shape()
