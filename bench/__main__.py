@@ -38,7 +38,8 @@ ISSUES_PER_LEVEL = 1200
 ROUNDS = 3
 WARM_UP_ISSUES = 400
 CONFIGURED_MEMORY_MB = 512  # template.yaml Globals MemorySize
-COLD_ROUNDS = 9  # fresh interpreters per function (and for the floor) in the cold scenarios
+COLD_ROUNDS = 9  # fresh interpreters per function (and for the floor) for cold imports
+COLD_START_ROUNDS = 5  # and for the cold starts, which are reported with no target
 VALIDATE_SAMPLES = 3000
 
 
@@ -180,7 +181,7 @@ def issue_throughput(requests: Requests, client: Any) -> dict[str, Result]:
         results[f"issue throughput, {callers} callers"] = at_least(
             total / ours,
             total / floor,
-            0.6,
+            0.8 if callers == 16 else 0.7,
             "issues/s",
             f"{ROUNDS} alternating rounds; duplicates {duplicates};"
             f" failed conditional writes per issue {lost / total:.3f}",
@@ -271,7 +272,7 @@ def bulk_add(requests: Requests, client: Any) -> dict[str, Result]:
         "add 1,000 codes through add": at_most(
             ours / ROUNDS,
             floor / ROUNDS,
-            0.5,
+            0.4,
             "s",
             f"mean of {ROUNDS} alternating rounds; {add_requests} DynamoDB requests per add",
         )
@@ -375,7 +376,7 @@ def cold_imports() -> dict[str, Result]:
             samples.setdefault(function.name, []).append(import_time("app", [function, layer]))
     floor = statistics.median(samples.pop("boto3"))
     return {
-        f"cold import {name}": at_most(statistics.median(times), floor, 1.5, "ms")
+        f"cold import {name}": at_most(statistics.median(times), floor, 1.3, "ms")
         for name, times in samples.items()
     }
 
@@ -444,14 +445,14 @@ def cold_starts(svc: Any) -> dict[str, Result]:
 
     floor = statistics.median(
         float(run(COLD_FLOOR, os.environ["DYNAMODB_ENDPOINT_URL"], os.environ["TABLE_NAME"]))
-        for _ in range(7)
+        for _ in range(COLD_START_ROUNDS)
     )
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for function in sorted((ROOT / "functions").glob("*/app.py")):
             name = function.parent.name
             samples, statuses = [], set()
-            for index in range(7):
+            for index in range(COLD_START_ROUNDS):
                 path = Path(scratch) / f"{name}-{index}.json"
                 path.write_text(json.dumps(event(name)))
                 seconds, status = json.loads(

@@ -143,13 +143,14 @@ class Claims:
         self, pool: Pool, at: datetime, emptied: set[int], existed: bool = False
     ) -> list[Item]:
         """A page of available keys from one shard: a random shard, read from a random point
-        in index order, or, once it is known to hold less than a page, whole and shuffled.
+        in index order and taken from its far end back, or, once it is known to hold less than
+        a page, read whole.
 
         The index key is a hash, so instances that start at random points rarely read the same
         keys, and one that takes its page in order meets another's only where their stretches
-        meet. If that shard is empty, each other shard is read once from its start (one query
-        each: shards are nearly empty by then), so the pool is known empty after at most
-        ``shard_count + 1`` queries. Shards in ``emptied`` were read to their end by the same
+        meet (``python -m bench.conflicts`` simulates it; docs/capacity.md). If that shard is
+        empty, each other shard is read once from its start (one query each: shards are nearly
+        empty by then), so the pool is known empty after at most ``shard_count + 1`` queries. Shards in ``emptied`` were read to their end by the same
         claim and are skipped. Codes of bulk adds not committed (yet) are read past, not
         counted, so they never make a pool look empty. ``existed``: only codes created by
         ``at`` (a backdated claim).
@@ -182,6 +183,10 @@ class Claims:
                 page += self._query_available(*side, "<", start, limit - len(page))
         if len(page) >= limit:
             sparse.discard(shard)
+            # Taken from its far end back towards where it starts: an instance whose read
+            # starts just below it and runs into its keys takes its own far end first, by
+            # when those keys are mostly gone; taken forward, the two would meet at once.
+            page.reverse()
             return page
         # Less than a page: the shard is read whole next time, in one query. If other
         # instances claim here too (a write lost lately), they all read the same few keys:
