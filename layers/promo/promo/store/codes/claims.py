@@ -150,10 +150,10 @@ class Claims:
         keys, and one that takes its page in order meets another's only where their stretches
         meet (``python -m bench.conflicts`` simulates it; docs/capacity.md). If that shard is
         empty, each other shard is read once from its start (one query each: shards are nearly
-        empty by then), so the pool is known empty after at most ``shard_count + 1`` queries. Shards in ``emptied`` were read to their end by the same
-        claim and are skipped. Codes of bulk adds not committed (yet) are read past, not
-        counted, so they never make a pool look empty. ``existed``: only codes created by
-        ``at`` (a backdated claim).
+        empty by then), so the pool is known empty after at most ``shard_count + 1`` queries.
+        Shards in ``emptied`` were read to their end by the same claim and are skipped. Codes
+        of bulk adds not committed (yet) are read past, not counted, so they never make a pool
+        look empty. ``existed``: only codes created by ``at`` (a backdated claim).
         """
         undecided: set[str] = set()
         shards = [n for n in range(pool.shard_count) if n not in emptied]
