@@ -1,13 +1,17 @@
 """Exactly-once guarantees under real concurrency, against AWS DynamoDB Local.
 
 Each thread holds its own stores, as separate Lambda instances hold their own caches and
-candidate pages: the worst case for collisions on the claim path.
+candidate pages: the worst case for collisions on the claim path. The claim tests run in
+separate spawned processes too, each with its own client, as separate Lambda instances are.
 """
 
+import multiprocessing
+import queue
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -19,7 +23,9 @@ from promo.domain.errors import (
 )
 from promo.domain.models import Issuance, NewCode
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
+from tests.support.processes import process_client, thread_stores
 from tests.support.tables import Stores
+from tools.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +68,61 @@ def test_given_32_callers_on_a_pool_of_500_then_exactly_500_distinct_codes_are_i
     assert Counter(issued).most_common(1)[0][1] == 1  # no value issued twice
     assert set(issued) == {code.value for code in added}
     assert all(told_none for _, told_none in results)  # every caller ended on "none available"
+
+
+def claim_until_none(
+    endpoint: str, table_name: str, threads: int, start_line: Any, answers: Any
+) -> None:
+    """A spawned process: ``threads`` callers, each with its own stores over the process's
+    client, claim from the spring pool until told none is available; the values each got."""
+    client = process_client(endpoint, threads)
+    callers = [thread_stores(client, table_name) for _ in range(threads)]
+    the_pool = callers[0].catalog.get_pool("acme", "spring")
+    assert the_pool is not None
+
+    def caller(mine: Stores) -> list[str]:
+        issued: list[str] = []
+        while True:
+            try:
+                issued.append(mine.codes.claim(the_pool, Issuance(moment(), ACTOR)).value)
+            except NoCodeAvailable:
+                return issued
+
+    start_line.wait()
+    with ThreadPoolExecutor(threads) as executor:
+        answers.put(list(executor.map(caller, callers)))
+
+
+@pytest.mark.parametrize(
+    ("processes", "threads", "size"),
+    [(4, 2, 400), (6, 1, 40)],
+    ids=["4 processes x 2 callers on 400", "6 processes on an end game of 40"],
+)
+def test_given_separate_processes_on_a_pool_then_each_code_is_issued_exactly_once(
+    stores: Stores, dynamodb_local: DynamoDBLocal, processes: int, threads: int, size: int
+) -> None:
+    the_pool = pool(shard_count=4)
+    stores.catalog.put_pool(the_pool)
+    added = stores.codes.add("acme", {"spring": the_pool}, new_codes("spring", size), ACTOR)
+    context = multiprocessing.get_context("spawn")
+    start_line, answers = context.Barrier(processes), context.Queue()
+    arguments = (dynamodb_local.endpoint, stores.table_name, threads, start_line, answers)
+    spawned = [context.Process(target=claim_until_none, args=arguments) for _ in range(processes)]
+    for process in spawned:
+        process.start()
+    try:
+        results = [answers.get(timeout=120) for _ in spawned]
+    except queue.Empty:
+        pytest.fail(f"a process died: exit codes {[p.exitcode for p in spawned]}")
+    finally:
+        for process in spawned:
+            process.join(timeout=30)
+
+    per_caller = [values for callers in results for values in callers]
+    issued = [value for values in per_caller for value in values]
+    assert Counter(issued).most_common(1)[0][1] == 1  # no value issued twice
+    assert sorted(issued) == sorted(code.value for code in added)  # and every one issued
+    assert len(per_caller) == processes * threads  # every caller ended on "none available"
 
 
 def test_given_two_callers_issuing_the_same_value_then_exactly_one_wins(stores: Stores) -> None:

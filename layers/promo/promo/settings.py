@@ -34,8 +34,9 @@ class Settings(BaseModel):
     # Candidates fetched per query of a shard of a pool's available index; one query feeds this
     # many claims in a warm function, so the steady-state cost of an issue stays near one write.
     claim_page_size: int = Field(default=50, alias="CLAIM_PAGE_SIZE", ge=1, le=1000)
-    # Candidates one claim may try (a write lost to a concurrent claimer, or one passed over as
-    # expired since its page was read) before it re-reads the index.
+    # A claim tries at most four times this many candidates (a write lost to a concurrent
+    # claimer, after which it reads a fresh page, or one passed over as expired since its page
+    # was read) before it answers that the pool is too busy.
     claim_max_attempts: int = Field(default=8, alias="CLAIM_MAX_ATTEMPTS", ge=1, le=100)
     # Parallel writers for a bulk add larger than one transaction.
     bulk_write_concurrency: int = Field(default=4, alias="BULK_WRITE_CONCURRENCY", ge=1, le=32)

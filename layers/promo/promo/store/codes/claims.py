@@ -9,6 +9,7 @@ which no write changes after the code is created: the index entry carries it.
 
 import random
 import threading
+import time
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,11 @@ _CANDIDATE_PROJECTION = (
     "pk, sk, #value, #uuid, #number, created_at, created_by, valid_from, valid_until,"
     f" {STAGE_ATTRIBUTES}"
 )
+# After a claim's second lost write, it waits up to _BACKOFF * 2**losses (at most _BACKOFF_CAP).
+_BACKOFF = 0.001
+_BACKOFF_CAP = 0.05
+# A pool where this instance lost a write this recently is crowded: small shards are not held.
+_CROWD_SECONDS = 1.0
 _CANDIDATE_NAMES = {"#value": "value", "#uuid": "uuid", "#number": "number"}
 
 
@@ -51,6 +57,9 @@ class Claims:
         self._index = keys.TableLayout().available_index
         self._candidates: dict[tuple[str, str], _CandidatePage] = {}
         self._candidates_lock = threading.Lock()
+        # Per pool, the shards last seen holding less than a page: read whole, in one query.
+        self._sparse: dict[tuple[str, str], set[int]] = {}
+        self._lost_at: dict[str, float] = {}  # per pool, when this instance last lost a write
 
     def claim(self, pool: Pool, issuance: Issuance) -> Code:
         """Issue any available code of ``pool``: one conditional write in the steady state.
@@ -63,14 +72,14 @@ class Claims:
         stored_at = clock.to_stored(at)
         own_page: deque[Item] = deque()
         limit = self._transitions.limit_action(pool, issuance)
-        for tried in range(ceiling * 4):
-            if tried and tried % ceiling == 0:
-                self._forget_candidates(pool)  # the cached page is stale: read the index afresh
+        emptied: set[int] = set()  # shards this claim read to their end and found empty
+        lost = 0
+        for _ in range(ceiling * 4):
             if backdated:
-                own_page = own_page or deque(self._read_candidates(pool, at, existed=True))
+                own_page = own_page or deque(self._read_candidates(pool, at, emptied, True))
                 key = own_page.popleft() if own_page else None
             else:
-                key = self._next_candidate(pool, at)
+                key = self._next_candidate(pool, at, emptied)
             if key is None:
                 observability.count(observability.NO_CODE_AVAILABLE)
                 raise NoCodeAvailable
@@ -90,13 +99,22 @@ class Claims:
             try:
                 item = self._transitions.apply(write)
             except ConditionFailed:
+                # Another instance took it: it reads the same stretch of the index, so the
+                # neighbours of this key in the page are likely taken or about to be. Drop the
+                # page and read afresh at a new random point, instead of losing to it again.
                 observability.count(observability.CONFLICTING_CLAIMS)
+                self._lost_at[pool.pool_id] = time.monotonic()
+                own_page.clear()
+                self._forget_candidates(pool)
+                lost += 1
+                if lost > 1:  # a crowd on few codes: let the winners through, jittered
+                    time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF * 2**lost)))  # noqa: S311
                 continue
             observability.count(observability.ISSUED_CODES)
             return code_from_item(item)
         raise StoreUnavailable("Too many concurrent claims on this pool; retry.")
 
-    def _next_candidate(self, pool: Pool, at: datetime) -> Item | None:
+    def _next_candidate(self, pool: Pool, at: datetime, emptied: set[int]) -> Item | None:
         """The next key to try; never one this store already handed out, so concurrent
         claims in one process (a threaded local stack, a benchmark) do not fight over it."""
         cache_key = (pool.tenant_id, pool.pool_id)
@@ -105,7 +123,7 @@ class Claims:
             key = candidates.take()
         if key is not None:
             return key
-        page = self._read_candidates(pool, at)
+        page = self._read_candidates(pool, at, emptied)
         if not page:
             return None  # every shard read empty: the pool has no code to give
         with self._candidates_lock:
@@ -121,29 +139,61 @@ class Claims:
             if candidates is not None:
                 candidates.drop_untried()
 
-    def _read_candidates(self, pool: Pool, at: datetime, existed: bool = False) -> list[Item]:
-        """A page of available keys from one shard, starting at a random shard and position.
+    def _read_candidates(
+        self, pool: Pool, at: datetime, emptied: set[int], existed: bool = False
+    ) -> list[Item]:
+        """A page of available keys from one shard: a random shard, read from a random point
+        in index order and taken from its far end back, or, once it is known to hold less than
+        a page, read whole.
 
-        Random starts keep concurrent functions (each with its own page) off the same codes;
-        an empty answer after every shard was read to its end means the pool is empty. Codes
+        The index key is a hash, so instances that start at random points rarely read the same
+        keys, and one that takes its page in order meets another's only where their stretches
+        meet (``python -m bench.conflicts`` simulates it; docs/capacity.md). If that shard is
+        empty, each other shard is read once from its start (one query each: shards are nearly
+        empty by then), so the pool is known empty after at most ``shard_count + 1`` queries.
+        Shards in ``emptied`` were read to their end by the same claim and are skipped. Codes
         of bulk adds not committed (yet) are read past, not counted, so they never make a pool
         look empty. ``existed``: only codes created by ``at`` (a backdated claim).
         """
-        limit = self._settings.claim_page_size
         undecided: set[str] = set()
-        first = random.randrange(pool.shard_count)  # noqa: S311 - spreading load, not a secret
-        for step in range(pool.shard_count):
-            shard = (first + step) % pool.shard_count
-            partition = keys.available_partition(pool.tenant_id, pool.pool_id, shard)
+        shards = [n for n in range(pool.shard_count) if n not in emptied]
+        first = random.randrange(len(shards)) if shards else 0  # noqa: S311 - spreading load
+        for step in range(len(shards)):
+            shard = shards[(first + step) % len(shards)]
+            page = self._read_shard(pool, shard, at, (existed, undecided), whole=step > 0)
+            if page:
+                return page
+            emptied.add(shard)
+        return []
+
+    def _read_shard(
+        self, pool: Pool, shard: int, at: datetime, filters: tuple[bool, set[str]], whole: bool
+    ) -> list[Item]:
+        limit = self._settings.claim_page_size
+        partition = keys.available_partition(pool.tenant_id, pool.pool_id, shard)
+        side = (pool.tenant_id, partition, at, *filters)
+        sparse = self._sparse.setdefault((pool.tenant_id, pool.pool_id), set())
+        if whole or shard in sparse:
+            page = self._query_available(*side, None, "", limit)
+            random.shuffle(page)  # every reader from a shard's start reads the same keys
+        else:
             start = f"{random.getrandbits(64):016x}"
-            side = (pool.tenant_id, partition, at, existed, undecided)
             page = self._query_available(*side, ">=", start, limit)
             if len(page) < limit:
                 page += self._query_available(*side, "<", start, limit - len(page))
-            if page:
-                random.shuffle(page)
-                return page
-        return []
+        if len(page) >= limit:
+            sparse.discard(shard)
+            # Taken from its far end back towards where it starts: an instance whose read
+            # starts just below it and runs into its keys takes its own far end first, by
+            # when those keys are mostly gone; taken forward, the two would meet at once.
+            page.reverse()
+            return page
+        # Less than a page: the shard is read whole next time, in one query. If other
+        # instances claim here too (a write lost lately), they all read the same few keys:
+        # take one at random and hold none, as held keys there are the ones others take next.
+        sparse.add(shard)
+        crowded = time.monotonic() - self._lost_at.get(pool.pool_id, float("-inf"))
+        return page[:1] if crowded < _CROWD_SECONDS else page
 
     def _claimable(self, tenant_id: str, item: Item, undecided: set[str]) -> bool:
         """Whether a candidate was never staged or its batch committed. Stages of aborted
@@ -168,24 +218,26 @@ class Claims:
         at: datetime,
         existed: bool,
         undecided: set[str],
-        operator: str,
+        operator: str | None,
         start: str,
         limit: int,
     ) -> list[Item]:
-        """Up to ``limit`` claimable codes valid at ``at`` on one side of ``start``."""
+        """Up to ``limit`` claimable codes valid at ``at`` on one side of ``start`` (with no
+        ``operator``, from the start of the shard)."""
         valid = (
             "(attribute_not_exists(valid_from) OR valid_from <= :at)"
             " AND (attribute_not_exists(valid_until) OR valid_until >= :at)"
         )
+        values = {":partition": s(partition), ":at": s(clock.to_stored(at))}
+        condition = "avail_pk = :partition"
+        if operator is not None:
+            condition += f" AND avail_sk {operator} :start"
+            values[":start"] = s(start)
         request: dict[str, Any] = {
             "IndexName": self._index,
-            "KeyConditionExpression": f"avail_pk = :partition AND avail_sk {operator} :start",
+            "KeyConditionExpression": condition,
             "FilterExpression": valid + (" AND created_at <= :at" if existed else ""),
-            "ExpressionAttributeValues": {
-                ":partition": s(partition),
-                ":start": s(start),
-                ":at": s(clock.to_stored(at)),
-            },
+            "ExpressionAttributeValues": values,
             "ProjectionExpression": _CANDIDATE_PROJECTION,
             "ExpressionAttributeNames": _CANDIDATE_NAMES,
             "Limit": limit,
