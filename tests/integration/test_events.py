@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from promo.domain import clock
 from promo.domain.models import Issuance, NewCode, Recipient
 from promo.event_bus import BusEvent
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
@@ -278,3 +279,38 @@ def test_no_event_carries_a_secret_or_a_write_token(stores: Stores, stream: Stre
     assert item["last_request"]["S"] not in text
     keys = re.findall(r'"([^"]+)":', text)
     assert not [key for key in keys if SECRET_NAMES.search(key)]
+
+
+def test_a_hold_its_release_and_a_redemption_through_a_hold_are_announced(
+    stores: Stores, stream: Stream
+) -> None:
+    add(stores, [NewCode("party", "HOLD-1")])
+    ann = Issuance(moment(), "maestra:shop", Recipient("maestra.webSiteUserId", "ann"))
+    bob = ann._replace(recipient=Recipient("maestra.webSiteUserId", "bob"))
+    until = moment(1)
+    stores.codes.reserve("acme", "HOLD-1", ann, until)
+    stores.codes.release("acme", "HOLD-1", ann)
+    stores.codes.reserve("acme", "HOLD-1", bob, until)
+    stores.codes.redeem("acme", "HOLD-1", bob)
+
+    stream.settle()
+
+    code_events = [kind for kind in stream.kinds() if not kind.startswith("Pool")]
+    assert code_events == [
+        "CodesAdded",
+        "CodeReserved",
+        "CodeReleased",
+        "CodeReserved",
+        "CodeRedeemed",
+    ]
+    reserved = [event.detail for event in stream.of_kind("CodeReserved")]
+    assert [(d["holder"]["id"], d["uses_left"]) for d in reserved] == [("ann", 2), ("bob", 2)]
+    assert reserved[0]["until"] == clock.to_stored(until)
+    released = only(stream, "CodeReleased")
+    assert (released["holder"], released["uses_left"]) == (
+        {"kind": "maestra.webSiteUserId", "id": "ann"},
+        3,
+    )
+    assert only(stream, "CodeRedeemed")["redeemed_by"] == "bob"
+    for event in stream.of_kind("CodeReserved"):
+        assert_valid(event)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from promo.domain import clock
 from promo.domain.inventory import AlertLevel
-from promo.domain.models import ActivityState, CodeState, Recipient
+from promo.domain.models import ActivityState, CodeState, Hold, Recipient
 
 # The source every event is published under (the webhook's rule matches it).
 SOURCE = "promo-codes"
@@ -64,6 +64,8 @@ class CodeImage(NamedTuple):
     rollbacks: tuple[Use, ...] = ()
     blocked_at: datetime | None = None
     deleted_at: datetime | None = None
+    # Uses held for holders (reservations), each until its deadline.
+    holds: tuple[Hold, ...] = ()
 
 
 class DomainEvent(NamedTuple):
@@ -99,10 +101,11 @@ class CodeEventKind(NamedTuple):
     name: str
     # Whether the change from ``old`` (None: the code is new) to ``new`` is one of these.
     happened: Callable[[CodeImage | None, CodeImage], bool]
-    # When, by whom, and what else the event says, from the new version.
+    # When, by whom, and what else the event says, from the new version (and, for what went
+    # away, the old one).
     moment: Callable[[CodeImage], datetime]
     actor: Callable[[CodeImage], str]
-    facts: Callable[[CodeImage], dict[str, Any]]
+    facts: Callable[[CodeImage | None, CodeImage], dict[str, Any]]
 
 
 def _added(old: CodeImage | None, new: CodeImage) -> bool:
@@ -137,11 +140,49 @@ def _deleted(old: CodeImage | None, new: CodeImage) -> bool:
     return new.activity is deleted and (old is None or old.activity is not deleted)
 
 
+def _new_holds(old: CodeImage | None, new: CodeImage) -> list[Hold]:
+    """Holds taken, or moved to a new deadline, by this change."""
+    before = set() if old is None else set(old.holds)
+    return [hold for hold in new.holds if hold not in before]
+
+
+def _gone_holds(old: CodeImage | None, new: CodeImage) -> list[Hold]:
+    """Holds given back by this change: released, or taken over after their deadline by a
+    reservation (a redemption through a hold is announced as the redemption)."""
+    holders = {hold.holder for hold in new.holds}
+    return [] if old is None else [h for h in old.holds if h.holder not in holders]
+
+
+def _reserved(old: CodeImage | None, new: CodeImage) -> bool:
+    return bool(_new_holds(old, new))
+
+
+def _released(old: CodeImage | None, new: CodeImage) -> bool:
+    return bool(_gone_holds(old, new)) and not _redeemed(old, new)
+
+
+def _hold_facts(hold: Hold, code: CodeImage) -> dict[str, Any]:
+    return {
+        "code": code_facts(code),
+        "holder": {"kind": hold.holder.kind, "id": hold.holder.identifier},
+        "uses_left": code.uses_left,
+    }
+
+
+def _reservation_facts(old: CodeImage | None, new: CodeImage) -> dict[str, Any]:
+    hold = _new_holds(old, new)[0]
+    return {**_hold_facts(hold, new), "until": clock.to_stored(hold.until)}
+
+
+def _release_facts(old: CodeImage | None, new: CodeImage) -> dict[str, Any]:
+    return _hold_facts(_gone_holds(old, new)[0], new)
+
+
 def _last(uses: Sequence[Use], code: CodeImage) -> Use:
     return uses[-1] if uses else Use(code.updated_at, code.updated_by)
 
 
-def _issue_facts(code: CodeImage) -> dict[str, Any]:
+def _issue_facts(old: CodeImage | None, code: CodeImage) -> dict[str, Any]:
     recipient = code.recipient
     return {
         "code": code_facts(code),
@@ -150,7 +191,7 @@ def _issue_facts(code: CodeImage) -> dict[str, Any]:
     }
 
 
-def _redemption_facts(code: CodeImage) -> dict[str, Any]:
+def _redemption_facts(old: CodeImage | None, code: CodeImage) -> dict[str, Any]:
     use = _last(code.redemptions, code)
     return {
         "code": code_facts(code),
@@ -160,7 +201,7 @@ def _redemption_facts(code: CodeImage) -> dict[str, Any]:
     }
 
 
-def _rollback_facts(code: CodeImage) -> dict[str, Any]:
+def _rollback_facts(old: CodeImage | None, code: CodeImage) -> dict[str, Any]:
     return {
         "code": code_facts(code),
         "state": code.state.value,
@@ -169,7 +210,7 @@ def _rollback_facts(code: CodeImage) -> dict[str, Any]:
     }
 
 
-def _code_only(code: CodeImage) -> dict[str, Any]:
+def _code_only(old: CodeImage | None, code: CodeImage) -> dict[str, Any]:
     return {"code": code_facts(code)}
 
 
@@ -179,7 +220,7 @@ CODE_EVENTS: tuple[CodeEventKind, ...] = (
         _added,
         lambda code: code.created_at,
         lambda code: code.created_by,
-        lambda code: {"codes": [code_facts(code)], "count": 1, "batch": code.batch},
+        lambda old, code: {"codes": [code_facts(code)], "count": 1, "batch": code.batch},
     ),
     CodeEventKind(
         "CodeIssued",
@@ -201,6 +242,20 @@ CODE_EVENTS: tuple[CodeEventKind, ...] = (
         lambda code: _last(code.rollbacks, code).at,
         lambda code: _last(code.rollbacks, code).actor,
         _rollback_facts,
+    ),
+    CodeEventKind(
+        "CodeReserved",
+        _reserved,
+        lambda code: code.updated_at,
+        lambda code: code.updated_by,
+        _reservation_facts,
+    ),
+    CodeEventKind(
+        "CodeReleased",
+        _released,
+        lambda code: code.updated_at,
+        lambda code: code.updated_by,
+        _release_facts,
     ),
     CodeEventKind(
         "CodeBlocked",
@@ -231,7 +286,7 @@ def code_events(old: CodeImage | None, new: CodeImage | None) -> list[DomainEven
             new.pool_id,
             kind.moment(new),
             kind.actor(new),
-            **kind.facts(new),
+            **kind.facts(old, new),
         )
         for kind in CODE_EVENTS
         if kind.happened(old, new)

@@ -15,6 +15,7 @@ from promo.domain.events import CodeImage, Use
 from promo.domain.models import ActivityState, CodeState, Recipient
 from promo.store.codes.naming import POINTS_TO
 from promo.store.codes.visibility import COMMITTED
+from promo.store.items import holds_of
 
 # What the consumer is invoked for (the event source mapping's filter matches these keys).
 RELEVANT_SORT_KEYS = ("CODE", "BATCH")
@@ -129,4 +130,5 @@ def code_image(item: Mapping[str, Any]) -> CodeImage:
         rollbacks=_uses(item, "rollbacks"),
         blocked_at=_moment(item, "blocked_at"),
         deleted_at=_moment(item, "deleted_at"),
+        holds=holds_of(item),
     )

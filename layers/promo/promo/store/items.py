@@ -74,17 +74,20 @@ def code_from_item(item: Mapping[str, Any]) -> Code:
         used_point_of_contact=_contact(item, "used"),
         blocked_at=_moment(item, "blocked_at"),
         uses_left=int(item["uses_left"]["N"]) if "uses_left" in item else None,
-        holds=tuple(
-            _hold(attribute["M"])
-            for name, attribute in sorted(item.items())
-            if name.startswith(HOLD_PREFIX)
-        ),
+        holds=holds_of(item),
     )
 
 
-def _hold(attribute: Mapping[str, Any]) -> Hold:
-    holder = Recipient(attribute["kind"]["S"], attribute["id"]["S"])
-    return Hold(holder, from_stored(attribute["held_until"]["S"]))
+def holds_of(item: Mapping[str, Any]) -> tuple[Hold, ...]:
+    """The uses held on a code item (``promo.store.codes.reservations``), by holder digest."""
+    return tuple(
+        Hold(
+            Recipient(attribute["M"]["kind"]["S"], attribute["M"]["id"]["S"]),
+            from_stored(attribute["M"]["held_until"]["S"]),
+        )
+        for name, attribute in sorted(item.items())
+        if name.startswith(HOLD_PREFIX)
+    )
 
 
 def window_attributes(window: Window) -> Item:
