@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.counting import Requests
 from bench.events import invoke, maestra_code_event, maestra_issue_event
-from bench.results import Result, at_most
+from bench.results import Result, at_most, reported
 
 OPERATIONS = 100  # measured operations per row
 WRITES = ("UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
@@ -30,10 +30,16 @@ class Row:
     # Events sent first and not measured, given the same code (a redeem before a rollback).
     before: Callable[[str], list[dict[str, Any]]] = lambda _: []
     issued_by_row: bool = False  # the row's own events issue its codes (no code is given)
+    # Held to 1.05 of its floor; otherwise reported (a cost the design accepts, said why).
+    targeted: bool = True
 
 
 def redeem_uses(uses: int) -> Callable[[str], list[dict[str, Any]]]:
     return lambda value: [maestra_code_event("RedeemPromoCode", value)] * uses
+
+
+def once(operation: str) -> Callable[[str], list[dict[str, Any]]]:
+    return lambda value: [maestra_code_event(operation, value)]
 
 
 ROWS = (
@@ -57,6 +63,22 @@ ROWS = (
         lambda value: [maestra_code_event("RollbackRedemption", value)],
         before=redeem_uses(1),
     ),
+    Row("hold a use (reserve)", "holds", 1.0, once("ReservePromoCode")),
+    Row(
+        "give a held use back (release)",
+        "releases",
+        1.0,
+        once("ReleasePromoCode"),
+        before=once("ReservePromoCode"),
+    ),
+    Row(
+        "redeem through the redeemer's own hold",
+        "held-redeems",
+        1.0,  # its first write, which requires the redeemer to hold nothing, fails by design
+        once("RedeemPromoCode"),
+        before=once("ReservePromoCode"),
+        targeted=False,
+    ),
 )
 
 
@@ -77,14 +99,15 @@ def lifecycle_costs(requests: Requests) -> dict[str, Result]:
             answer(handler, event)
         writes = sum(requests.calls[name] for name in WRITES) / len(events)
         spread = ", ".join(f"{n} {c / len(events):.2f}" for n, c in sorted(requests.calls.items()))
-        results[f"writes per operation: {row.name}"] = at_most(
-            writes,
-            row.floor,
-            1.05,
-            "writes",
+        note = (
             f"{len(events)} operations; requests per operation {requests.total / len(events):.2f}"
-            f" ({spread}); failed conditional writes {requests.lost}",
+            f" ({spread}); failed conditional writes {requests.lost}"
         )
+        name = f"writes per operation: {row.name}"
+        if row.targeted:
+            results[name] = at_most(writes, row.floor, 1.05, "writes", note)
+        else:
+            results[name] = reported(writes, row.floor, "writes", note)
     return results
 
 
