@@ -54,11 +54,13 @@ def _no_progress(done: int, total: int | None) -> None:
 # ---------------------------------------------------------------------- table and config
 
 
-def ensure_table(svc: Services) -> bool:
+def ensure_table(svc: Services, stream: bool = True) -> bool:
     """Create the services' table from template.yaml's definition unless it exists; True if
-    created."""
+    created. ``stream=False``: without the change stream (``make bench``)."""
     client, table_name = svc.codes.table.client, svc.settings.table_name
     wanted = create_table_request(table_name)
+    if not stream:
+        wanted.pop("StreamSpecification", None)
     if table_name in client.list_tables().get("TableNames", []):
         existing = client.describe_table(TableName=table_name)["Table"]
         if _index_layout(existing.get("GlobalSecondaryIndexes", [])) != _index_layout(

@@ -12,10 +12,9 @@ from typing import Any, NamedTuple
 
 from promo.domain.clock import from_stored
 from promo.domain.events import CodeImage, Use
-from promo.domain.models import ActivityState, CodeState, Recipient
 from promo.store.codes.naming import POINTS_TO
 from promo.store.codes.visibility import COMMITTED
-from promo.store.items import holds_of
+from promo.store.items import code_from_item, moment_of, text_of
 
 # What the consumer is invoked for (the event source mapping's filter matches these keys).
 RELEVANT_SORT_KEYS = ("CODE", "BATCH")
@@ -79,16 +78,6 @@ def read_record(record: Mapping[str, Any]) -> Change | None:
     return None
 
 
-def _text(item: Mapping[str, Any], name: str) -> str | None:
-    attribute = item.get(name)
-    return None if attribute is None else str(attribute["S"])
-
-
-def _moment(item: Mapping[str, Any], name: str) -> Any:
-    text = _text(item, name)
-    return None if text is None else from_stored(text)
-
-
 def _uses(item: Mapping[str, Any], name: str) -> tuple[Use, ...]:
     uses = []
     for entry in item.get(name, {}).get("L", []):
@@ -97,9 +86,9 @@ def _uses(item: Mapping[str, Any], name: str) -> tuple[Use, ...]:
             Use(
                 from_stored(use["at"]["S"]),
                 use["actor"]["S"],
-                _text(use, "by"),
-                _text(use, "point_of_contact"),
-                _text(use, "reason"),
+                text_of(use, "by"),
+                text_of(use, "point_of_contact"),
+                text_of(use, "reason"),
             )
         )
     return tuple(uses)
@@ -107,28 +96,29 @@ def _uses(item: Mapping[str, Any], name: str) -> tuple[Use, ...]:
 
 def code_image(item: Mapping[str, Any]) -> CodeImage:
     """A code item as the events see it: its facts, never its write token."""
-    kind, identifier = _text(item, "issued_to_kind"), _text(item, "issued_to_id")
+    code = code_from_item(item)
+    contact = code.issued_point_of_contact
     return CodeImage(
-        tenant_id=item["tenant"]["S"],
-        pool_id=item["pool"]["S"],
-        value=item["value"]["S"],
-        uuid=item["uuid"]["S"],
-        number=int(item["number"]["N"]),
-        state=CodeState(item["state"]["S"]),
-        activity=ActivityState(item["activity"]["S"]),
+        tenant_id=code.tenant_id,
+        pool_id=code.pool_id,
+        value=code.value,
+        uuid=str(code.uuid),
+        number=code.number,
+        state=code.state,
+        activity=code.activity,
         staged="staged_batch" in item,
-        created_at=from_stored(item["created_at"]["S"]),
-        created_by=item["created_by"]["S"],
-        updated_at=from_stored(item["updated_at"]["S"]),
-        updated_by=item["updated_by"]["S"],
-        batch=_text(item, "added_batch"),
-        issued_at=_moment(item, "issued_at"),
-        recipient=Recipient(kind, identifier) if kind and identifier else None,
-        issued_point_of_contact=_text(item, "issued_poc_id"),
-        uses_left=int(item["uses_left"]["N"]) if "uses_left" in item else None,
+        created_at=code.audit.created_at,
+        created_by=code.audit.created_by,
+        updated_at=code.audit.updated_at,
+        updated_by=code.audit.updated_by,
+        batch=text_of(item, "added_batch"),
+        issued_at=code.issued_at,
+        recipient=code.issued_to,
+        issued_point_of_contact=None if contact is None else contact.external_id,
+        uses_left=code.uses_left,
         redemptions=_uses(item, "redemptions"),
         rollbacks=_uses(item, "rollbacks"),
-        blocked_at=_moment(item, "blocked_at"),
-        deleted_at=_moment(item, "deleted_at"),
-        holds=holds_of(item),
+        blocked_at=code.blocked_at,
+        deleted_at=moment_of(item, "deleted_at"),
+        holds=code.holds,
     )

@@ -32,25 +32,25 @@ def n(value: int) -> AttributeValue:
     return {"N": str(value)}
 
 
-def _text(item: Mapping[str, Any], name: str) -> str | None:
+def text_of(item: Mapping[str, Any], name: str) -> str | None:
     attribute = item.get(name)
     return None if attribute is None else str(attribute["S"])
 
 
-def _moment(item: Mapping[str, Any], name: str) -> Any:
-    text = _text(item, name)
+def moment_of(item: Mapping[str, Any], name: str) -> Any:
+    text = text_of(item, name)
     return None if text is None else from_stored(text)
 
 
 def _contact(item: Mapping[str, Any], prefix: str) -> PointOfContact | None:
-    external_id = _text(item, f"{prefix}_poc_id")
+    external_id = text_of(item, f"{prefix}_poc_id")
     if external_id is None:
         return None
-    return PointOfContact(external_id, _text(item, f"{prefix}_poc_name"))
+    return PointOfContact(external_id, text_of(item, f"{prefix}_poc_name"))
 
 
 def code_from_item(item: Mapping[str, Any]) -> Code:
-    kind, identifier = _text(item, "issued_to_kind"), _text(item, "issued_to_id")
+    kind, identifier = text_of(item, "issued_to_kind"), text_of(item, "issued_to_id")
     return Code(
         tenant_id=item["tenant"]["S"],
         pool_id=item["pool"]["S"],
@@ -59,20 +59,20 @@ def code_from_item(item: Mapping[str, Any]) -> Code:
         number=int(item["number"]["N"]),
         state=CodeState(item["state"]["S"]),
         activity=ActivityState(item["activity"]["S"]),
-        validity=Window(_moment(item, "valid_from"), _moment(item, "valid_until")),
+        validity=Window(moment_of(item, "valid_from"), moment_of(item, "valid_until")),
         audit=Audit(
             created_at=from_stored(item["created_at"]["S"]),
             created_by=item["created_by"]["S"],
             updated_at=from_stored(item["updated_at"]["S"]),
             updated_by=item["updated_by"]["S"],
         ),
-        issued_at=_moment(item, "issued_at"),
+        issued_at=moment_of(item, "issued_at"),
         issued_to=Recipient(kind, identifier) if kind and identifier else None,
         issued_point_of_contact=_contact(item, "issued"),
-        used_at=_moment(item, "used_at"),
-        used_by=_text(item, "used_by"),
+        used_at=moment_of(item, "used_at"),
+        used_by=text_of(item, "used_by"),
         used_point_of_contact=_contact(item, "used"),
-        blocked_at=_moment(item, "blocked_at"),
+        blocked_at=moment_of(item, "blocked_at"),
         uses_left=int(item["uses_left"]["N"]) if "uses_left" in item else None,
         holds=holds_of(item),
     )
@@ -148,20 +148,20 @@ def pool_from_item(item: Mapping[str, Any]) -> Pool:
     campaign_map = item.get("crm_campaign", {}).get("M")
     campaign = CrmCampaign(**{k: v["S"] for k, v in campaign_map.items()}) if campaign_map else None
     offer = item.get("synctv_offer_id")
-    voucher = _text(item, "mews_voucher_id")
+    voucher = text_of(item, "mews_voucher_id")
     validity_days = item.get("default_validity_days")
     return Pool(
         tenant_id=item["tenant"]["S"],
         pool_id=item["pool"]["S"],
         name=item["name"]["S"],
-        description=_text(item, "description"),
+        description=text_of(item, "description"),
         aliases=PoolAliases(
-            maestra_external_id=_text(item, "maestra_external_id"),
+            maestra_external_id=text_of(item, "maestra_external_id"),
             crm_campaign=campaign,
             synctv_offer_id=int(offer["N"]) if offer else None,
             mews_voucher_id=UUID(voucher) if voucher else None,
         ),
-        issue_window=Window(_moment(item, "issue_from"), _moment(item, "issue_until")),
+        issue_window=Window(moment_of(item, "issue_from"), moment_of(item, "issue_until")),
         default_validity_days=int(validity_days["N"]) if validity_days else None,
         shard_count=int(item["shard_count"]["N"]),
         redemptions_per_code=int(item.get("redemptions_per_code", {"N": "1"})["N"]),
