@@ -75,6 +75,7 @@ def test_the_final_table_agrees_with_every_answer_of_a_faulty_multi_process_hist
         )
     crashed = {proc: code for proc, code in run.workers.items() if code != 0 and proc != run.killed}
     assert not crashed, f"workers failed: {crashed} (their logs: {tmp_path})"
+    assert run.killed is not None, "the worker to be killed mid-run ended before it could be"
     assert not report.violations, report.text()
     assert report.total_operations >= MIN_OPERATIONS, "too few operations in the time allowed"
     assert report.total_faults >= MIN_FAULTS
