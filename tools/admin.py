@@ -39,6 +39,7 @@ from promo.domain.models import Code, Issuance, NewCode, Pool, Window
 from promo.domain.values import fold_value, normalize_value
 from promo.secret_hashing import new_token, token_digest
 from promo.services import Services, inventory
+from promo.services.tenants import SwitchWait
 from tools import config as config_file
 from tools import migrations
 from tools.local_stream import EVENTS_FILE
@@ -116,9 +117,7 @@ def apply_config(path: Path, svc: Services) -> config_file.ApplyReport:
         new = [NewCode(pool.pool_id, value) for value in values]
         return len(svc.codes.add(pool.tenant_id, {pool.pool_id: pool}, new, "config:seed"))
 
-    def settle() -> None:  # until every function's cached tenant has expired
-        time.sleep(svc.settings.config_cache_seconds)
-
+    settle = SwitchWait.for_settings(svc.settings)
     return config_file.apply(loaded, svc.catalog, svc.codes, svc.credentials, settle, seed)
 
 

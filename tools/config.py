@@ -6,7 +6,6 @@ removing a pool or credential from the file never deletes codes (see docs/config
 """
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from promo.domain.credentials import (
 )
 from promo.domain.models import CrmCampaign, Pool, PoolAliases, StepKind, Tenant, Window
 from promo.secret_hashing import hash_password, token_digest, verify_password
-from promo.services.tenants import put_tenant
+from promo.services.tenants import SwitchWait, put_tenant
 from promo.store.catalog import CatalogStore
 from promo.store.codes import CodeStore
 from promo.store.credentials import CredentialStore
@@ -327,13 +326,13 @@ def apply(
     catalog: CatalogStore,
     codes: CodeStore,
     credentials: CredentialStore,
-    settle: Callable[[], None],
+    settle: SwitchWait,
     seed: Any = None,
 ) -> ApplyReport:
     """Write the configuration. ``seed(pool, values)`` adds demo codes to an empty pool. A
     tenant whose ``case_sensitive`` cannot change as asked refuses (``CaseRuleRefused``)
-    before anything of it is written; ``settle()`` waits, after a switch to insensitive, until
-    every function has read it (``services.tenants.put_tenant``)."""
+    before anything of it is written; a switch waits ``settle`` until every function knows of
+    it (``services.tenants.put_tenant``)."""
     report = ApplyReport()
     enterprises = {t.id: str(t.mews.enterprise_id) for t in config.tenants if t.mews}
     for tenant in config.tenants:

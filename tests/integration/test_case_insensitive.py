@@ -6,9 +6,10 @@ the same conditional write as ever; codes it held before the switch get a pointe
 folded key, and every lookup follows it (docs/values.md, Case-insensitive tenants).
 """
 
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from promo.domain.errors import (
 )
 from promo.domain.models import CodeState, Issuance, NewCode, Receipt, Recipient, StepKind, Window
 from promo.services.issuing import Step, perform_step
-from promo.services.tenants import put_tenant
+from promo.services.tenants import SwitchWait, put_tenant
 from tests.integration.test_request_costs import RequestCounter
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.processes import in_processes, process_client, thread_stores
@@ -48,8 +49,17 @@ def stores(local_stores: Stores) -> Stores:
     return local_stores
 
 
-def switch(stores: Stores, case_sensitive: bool, settle: Callable[[], None] = lambda: None) -> None:
-    put_tenant(stores.catalog, stores.codes, tenant("acme", case_sensitive), settle)
+def switch(
+    stores: Stores, case_sensitive: bool, meanwhile: Callable[[], None] = lambda: None
+) -> None:
+    """Switch the tenant's rule; ``meanwhile`` runs where the switch waits for every function
+    to learn of it (``SwitchWait``)."""
+    put_tenant(
+        stores.catalog,
+        stores.codes,
+        tenant("acme", case_sensitive),
+        SwitchWait(0, lambda _: meanwhile()),
+    )
 
 
 def pointers(stores: Stores) -> list[dict[str, Any]]:
@@ -268,16 +278,18 @@ def test_codes_a_function_still_reading_the_tenant_as_sensitive_adds_during_the_
     def meanwhile() -> None:
         stale.codes.add("acme", {"spring": pool()}, [NewCode("spring", "Late-Code-1")], ACTOR)
 
-    switch(stores, case_sensitive=False, settle=meanwhile)
+    switch(stores, case_sensitive=False, meanwhile=meanwhile)
 
+    assert not stores.fresh().catalog.case_sensitive("acme")
     assert stores.codes.get("acme", "late-code-1").value == "Late-Code-1"  # type: ignore[union-attr]
     assert stores.codes.get("acme", "spring-7kq3").value == "SPRING-7KQ3"  # type: ignore[union-attr]
 
 
-def test_a_collision_added_while_the_switch_took_effect_is_named_and_the_rest_still_get_pointers(
+def test_a_collision_a_stale_function_adds_during_the_switch_gives_the_switch_up_leaving_nothing(
     stores: Stores,
 ) -> None:
     stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "SPRING-7KQ3")], ACTOR)
+    stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "Mixed-Before")], ACTOR)
     stale = stores.fresh()
     assert stale.catalog.case_sensitive("acme")
 
@@ -286,11 +298,123 @@ def test_a_collision_added_while_the_switch_took_effect_is_named_and_the_rest_st
         stale.codes.add("acme", {"spring": pool()}, late, ACTOR)
 
     with pytest.raises(CaseRuleRefused) as named:
-        switch(stores, case_sensitive=False, settle=meanwhile)
+        switch(stores, case_sensitive=False, meanwhile=meanwhile)
 
     assert named.value.values == ["SPRING-7KQ3", "Spring-7kq3"]
-    assert not stores.catalog.get_tenant("acme").case_sensitive  # type: ignore[union-attr]
-    assert stores.codes.get("acme", "LATE-CODE-2").value == "Late-Code-2"  # type: ignore[union-attr]
+    after = stores.fresh()
+    assert after.catalog.get_tenant("acme") == tenant("acme")  # the rule, and no switch mark
+    assert pointers(stores) == []  # "Mixed-Before" had one during the switch
+    assert after.codes.get("acme", "mixed-before") is None
+    assert after.codes.get("acme", "Spring-7kq3").value == "Spring-7kq3"  # type: ignore[union-attr]
+    after.codes.add("acme", {"spring": pool()}, [NewCode("spring", "After-1")], ACTOR)
+
+
+def test_a_function_that_knows_of_a_switch_adds_nothing_until_it_is_done(stores: Stores) -> None:
+    refusals: list[str] = []
+
+    def meanwhile() -> None:
+        aware = stores.fresh()  # reads the tenant after the switch marked it
+        for add in (
+            lambda: aware.codes.add("acme", {"spring": pool()}, [NewCode("spring", "X-1")], ACTOR),
+            lambda: aware.codes.create_issued(
+                pool(), NewCode("spring", "X-2"), Issuance(moment(), ACTOR, CUSTOMER)
+            ),
+        ):
+            with pytest.raises(ConcurrentChange) as paused:
+                add()
+            refusals.append(str(paused.value))
+        assert aware.codes.get("acme", "X-1") is None  # the old rule still reads
+
+    switch(stores, case_sensitive=False, meanwhile=meanwhile)
+
+    assert len(refusals) == 2
+    assert all("case rule is being switched" in refusal for refusal in refusals)
+    assert [code.value for _, code in stores.codes.list("acme", ["spring"])] == []
+    stores.fresh().codes.add("acme", {"spring": pool()}, [NewCode("spring", "X-1")], ACTOR)
+
+
+def test_a_second_switch_is_refused_while_one_is_under_way(stores: Stores) -> None:
+    def meanwhile() -> None:
+        with pytest.raises(ConcurrentChange, match="Another switch"):
+            switch(stores, case_sensitive=False)
+
+    switch(stores, case_sensitive=False, meanwhile=meanwhile)
+
+    assert not stores.fresh().catalog.case_sensitive("acme")
+
+
+def test_an_abandoned_switch_stops_pausing_adds_when_its_mark_lapses(stores: Stores) -> None:
+    current = stores.catalog.get_tenant("acme")
+    assert current is not None
+    stores.catalog.begin_case_switch(current, moment(-1 / 86400))  # its process died long ago
+
+    stores.fresh().codes.add("acme", {"spring": pool()}, [NewCode("spring", "Go-1")], ACTOR)
+    switch(stores, case_sensitive=False)
+
+    assert stores.fresh().codes.get("acme", "GO-1").value == "Go-1"  # type: ignore[union-attr]
+
+
+def _stale_then_aware_add(
+    endpoint: str, table_name: str, variant: str, ready: Any, go: Any
+) -> Counter[str]:
+    """A function that read the tenant before a switch adds ``variant`` while the switch waits
+    for it; then a fresh function in the same process, which reads the switch's mark, tries."""
+    stale = thread_stores(process_client(endpoint, 1), table_name)
+    assert stale.catalog.case_sensitive("acme")
+    ready.put(variant)
+    assert go.wait(60)
+    outcomes: Counter[str] = Counter()
+    try:
+        stale.codes.add("acme", {"spring": pool()}, [NewCode("spring", variant)], ACTOR)
+        outcomes["stale added"] += 1
+    except DuplicateValues:
+        outcomes["stale duplicate"] += 1
+    try:
+        stale.fresh().codes.add(
+            "acme", {"spring": pool()}, [NewCode("spring", f"{variant}-")], ACTOR
+        )
+        outcomes["aware added"] += 1
+    except ConcurrentChange:
+        outcomes["aware paused"] += 1
+    return outcomes
+
+
+def test_given_stale_processes_adding_case_variants_during_a_switch_then_it_is_given_up_cleanly(
+    stores: Stores, dynamodb_local: DynamoDBLocal
+) -> None:
+    """Four separate processes, each a function that read the tenant as sensitive just before
+    the switch: their variants of a held value land while the switch waits (legal under the
+    rule they read). The switch's last listing finds them, so the tenant stays sensitive with
+    nothing of the switch left; and a function that reads the tenant meanwhile adds nothing."""
+    stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", "SPRING-7KQ3")], ACTOR)
+    variants = VARIANTS[1:5]  # not its fold: the switch's pointer holds that key already
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(4, mp_context=context) as processes:
+        ready, go = manager.Queue(), manager.Event()
+        futures = [
+            processes.submit(
+                _stale_then_aware_add, dynamodb_local.endpoint, stores.table_name, v, ready, go
+            )
+            for v in variants
+        ]
+        assert sorted(ready.get(timeout=60) for _ in variants) == sorted(variants)
+
+        def meanwhile() -> None:
+            go.set()
+            wait(futures)
+
+        with pytest.raises(CaseRuleRefused) as named:
+            switch(stores, case_sensitive=False, meanwhile=meanwhile)
+        outcomes = sum((future.result() for future in futures), Counter[str]())
+
+    added = [v for v in variants if v != "SPRING-7KQ3"]
+    assert outcomes == Counter({"stale added": len(added), "stale duplicate": 1, "aware paused": 4})
+    assert named.value.values == sorted(["SPRING-7KQ3", *added])
+    assert stores.fresh().catalog.get_tenant("acme") == tenant("acme")
+    assert pointers(stores) == []
+    assert sorted(code.value for _, code in stores.codes.list("acme", ["spring"])) == sorted(
+        ["SPRING-7KQ3", *added]
+    )
 
 
 def test_given_a_code_held_before_the_switch_then_any_spelling_holds_releases_and_redeems_it(

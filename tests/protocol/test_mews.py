@@ -17,7 +17,7 @@ from promo.domain.errors import NoCodeAvailable
 from promo.domain.models import Issuance
 from promo.secret_hashing import token_digest
 from promo.services.tenants import put_tenant
-from tests.support.builders import ACTOR, moment, tenant
+from tests.support.builders import ACTOR, NO_WAIT, moment, tenant
 from tests.support.deployment import cold_start, event, fixture, invoke, json_body, post_json
 from tests.support.seed import (
     ACME_ENTERPRISE,
@@ -224,7 +224,7 @@ def test_in_a_case_insensitive_tenant_a_case_variant_is_a_duplicate_and_values_s
     world: Stores,
 ) -> None:
     add_codes(1, prefix="Held-Before-")  # keyed as added, before the switch
-    put_tenant(world.catalog, world.codes, tenant("acme", case_sensitive=False), lambda: None)
+    put_tenant(world.catalog, world.codes, tenant("acme", case_sensitive=False), NO_WAIT)
     add_codes(1, prefix="Added-After-")
 
     def add(*values: str) -> tuple[int, Any]:

@@ -32,7 +32,7 @@ from promo.domain.models import Code, Issuance, NewCode, Pool, Recipient, Window
 from promo.secret_hashing import token_digest
 from promo.services import Services
 from promo.services.tenants import put_tenant
-from tests.support.builders import ACTOR, moment, tenant
+from tests.support.builders import ACTOR, NO_WAIT, moment, tenant
 from tests.support.deployment import FIXTURES, cold_start, event, invoke, json_body, post_json
 from tests.support.seed import SPEC_TOKEN
 from tests.support.synctv import (
@@ -1064,7 +1064,7 @@ def test_after_a_tenant_switches_to_case_insensitive_its_earlier_codes_validate_
     svc: Services,
 ) -> None:
     before = code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1])
-    put_tenant(svc.catalog, svc.codes, tenant("other", case_sensitive=False), lambda: None)
+    put_tenant(svc.catalog, svc.codes, tenant("other", case_sensitive=False), NO_WAIT)
 
     assert before == -45
     assert code_of(validate(OTHER_CODE.lower(), device=OTHER_DEVICE)[1]) == 1

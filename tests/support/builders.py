@@ -4,6 +4,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from promo.domain.models import CrmCampaign, NewCode, Pool, PoolAliases, Tenant, Window
+from promo.services.tenants import SwitchWait
+
+# A switch of a tenant's case rule with no wait: tests have no function caching the tenant.
+NO_WAIT = SwitchWait(0, lambda _seconds: None)
 
 ACTOR = "test:operator"
 

@@ -42,7 +42,7 @@ class Stores:
         self.settings = Settings.model_validate({"TABLE_NAME": table_name, **settings})
         self.table = Table(client, table_name)
         self.catalog = CatalogStore(self.table, self.settings)
-        self.codes = CodeStore(self.table, self.settings, self.catalog.case_sensitive)
+        self.codes = CodeStore(self.table, self.settings, self.catalog)
 
     def services(self) -> Services:
         """The services a function builds over this table (its own caches and blocked callers)."""

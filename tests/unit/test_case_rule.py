@@ -1,5 +1,7 @@
 """Where a tenant keys the code of a value, and how the tenant's setting is read and cached."""
 
+from datetime import datetime
+
 from promo.domain.models import NewCode, Tenant
 from promo.store import keys
 from promo.store.codes.naming import CodeKeys, pointed_value, pointer_item
@@ -7,8 +9,18 @@ from tests.support.builders import ACTOR, pool, tenant
 from tests.support.tables import Stores
 
 
+class _Rules:
+    """Tenant "exact" is case-sensitive, any other is not; no switch is under way."""
+
+    def case_sensitive(self, tenant_id: str) -> bool:
+        return tenant_id == "exact"
+
+    def adds_paused_until(self, tenant_id: str) -> datetime | None:
+        return None
+
+
 def test_a_sensitive_tenant_keys_a_code_by_its_value_and_an_insensitive_one_by_its_fold() -> None:
-    code_keys = CodeKeys(lambda tenant_id: tenant_id == "exact")
+    code_keys = CodeKeys(_Rules())
 
     assert code_keys.key("exact", "Straße-1") == keys.code_key("exact", "Straße-1")
     assert code_keys.key("folded", "Straße-1") == keys.code_key("folded", "strasse-1")

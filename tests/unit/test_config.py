@@ -8,6 +8,7 @@ import pytest
 
 from promo.secret_hashing import token_digest
 from promo.store.credentials import CredentialStore
+from tests.support.builders import NO_WAIT
 from tests.support.tables import Stores
 from tools import config
 from tools.template import ROOT
@@ -153,7 +154,7 @@ def apply(stores: Stores, path: Path = DEMO) -> config.ApplyReport:
         stores.catalog,
         stores.codes,
         CredentialStore(stores.table, stores.settings),
-        lambda: None,
+        NO_WAIT,
     )
 
 

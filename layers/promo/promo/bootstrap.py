@@ -41,7 +41,7 @@ def bootstrap(
     catalog = CatalogStore(table, settings)
     return Services(
         settings=settings,
-        codes=CodeStore(table, settings, catalog.case_sensitive),
+        codes=CodeStore(table, settings, catalog),
         catalog=catalog,
         credentials=CredentialStore(table, settings),
         validate_limit=ValidateLimit.configured(settings, counters),

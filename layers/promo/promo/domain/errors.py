@@ -200,12 +200,15 @@ class StoreUnavailable(PromoError):
 
 
 class ConcurrentChange(StoreUnavailable):
-    """Values are held by another add that has not finished (it commits, aborts or expires
-    within seconds). Nothing was written; the request may be retried as is."""
+    """Another change is under way that this one must not race: an add of the same values that
+    has not finished (it commits, aborts or expires within seconds), or a switch of the
+    tenant's case rule. Nothing was written; the request may be retried as is."""
 
-    def __init__(self, values: Iterable[str]) -> None:
+    def __init__(
+        self,
+        values: Iterable[str],
+        reason: str = "Another add of these promo code values has not finished",
+    ) -> None:
         self.values = sorted(set(values))
-        super().__init__(
-            "Another add of these promo code values has not finished; retry: "
-            + ", ".join(self.values)
-        )
+        named = f": {', '.join(self.values)}" if self.values else ""
+        super().__init__(f"{reason}; retry{named}")

@@ -155,6 +155,9 @@ class Tenant(NamedTuple):
     mews_enterprise_id: UUID | None = None
     # False: values match, and are unique, without regard to case (``values.fold_value``).
     case_sensitive: bool = True
+    # While an operator switches ``case_sensitive``: until when functions that know of the
+    # switch refuse to add codes (``services.tenants``); None when no switch is under way.
+    case_switch_until: datetime | None = None
 
 
 class Audit(NamedTuple):

@@ -1,14 +1,19 @@
 """Tenants, pools and the aliases by which each protocol names a pool."""
 
+from datetime import datetime
 from uuid import UUID
 
 from promo.cache import TtlCache
-from promo.domain.errors import InvalidRequest
+from promo.domain import clock
+from promo.domain.errors import ConcurrentChange, InvalidRequest
 from promo.domain.models import Pool, Tenant
 from promo.settings import Settings
 from promo.store import keys
 from promo.store.items import Item, pool_from_item, pool_to_item, s
-from promo.store.table import Table, TransactionCancelled
+from promo.store.table import ConditionFailed, Table, TransactionCancelled
+
+# On a tenant's item while its case rule is being switched: until when (``begin_case_switch``).
+_SWITCH = "case_switch_until"
 
 
 def pool_aliases(pool: Pool) -> list[tuple[str, str]]:
@@ -42,6 +47,45 @@ class CatalogStore:
         self._tenants: TtlCache[str, Tenant | None] = TtlCache(settings.config_cache_seconds)
 
     def put_tenant(self, tenant: Tenant) -> None:
+        """Write ``tenant`` as it is; a switch of its case rule goes through
+        ``begin_case_switch`` (``services.tenants.put_tenant`` decides)."""
+        self._table.put(Item=self._tenant_item(tenant))
+        self._tenants.put(tenant.tenant_id, tenant)
+
+    def begin_case_switch(self, tenant: Tenant, until: datetime) -> Tenant:
+        """Mark ``tenant`` (as stored now) as switching its case rule until ``until``: from the
+        moment a function reads the mark, it adds no codes to the tenant (``adds_paused``).
+        The rule itself is unchanged. ConcurrentChange if another switch is under way."""
+        marked = tenant._replace(case_switch_until=until)
+        try:
+            self._table.put(
+                Item=self._tenant_item(marked),
+                ConditionExpression=f"attribute_not_exists({_SWITCH}) OR {_SWITCH} < :now",
+                ExpressionAttributeValues={":now": s(clock.to_stored(clock.now()))},
+            )
+        except ConditionFailed:
+            raise ConcurrentChange(
+                [], "Another switch of the tenant's case rule is under way"
+            ) from None
+        return marked
+
+    def end_case_switch(self, marked: Tenant, tenant: Tenant) -> None:
+        """Replace the switch ``marked`` began by ``tenant`` (the new rule, or the old one when
+        the switch is given up). ConcurrentChange if the mark is no longer this switch's."""
+        assert marked.case_switch_until is not None
+        try:
+            self._table.put(
+                Item=self._tenant_item(tenant),
+                ConditionExpression=f"{_SWITCH} = :mine",
+                ExpressionAttributeValues={":mine": s(clock.to_stored(marked.case_switch_until))},
+            )
+        except ConditionFailed:
+            raise ConcurrentChange(
+                [], "The switch of the tenant's case rule was overtaken"
+            ) from None
+        self._tenants.put(tenant.tenant_id, tenant)
+
+    def _tenant_item(self, tenant: Tenant) -> Item:
         if not keys.TENANT_ID.match(tenant.tenant_id):
             raise InvalidRequest("Tenant ids use only letters, digits, '-' and '_'.", "tenant")
         item: Item = {
@@ -54,8 +98,9 @@ class CatalogStore:
             item["mews_enterprise_id"] = s(str(tenant.mews_enterprise_id))
         if not tenant.case_sensitive:  # absent means sensitive: items written before the key
             item["case_sensitive"] = {"BOOL": False}
-        self._table.put(Item=item)
-        self._tenants.put(tenant.tenant_id, tenant)
+        if tenant.case_switch_until is not None:
+            item[_SWITCH] = s(clock.to_stored(tenant.case_switch_until))
+        return item
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         """The tenant as stored now (operators' reads: no cache)."""
@@ -63,18 +108,30 @@ class CatalogStore:
         if item is None:
             return None
         enterprise = item.get("mews_enterprise_id")
+        switch = item.get(_SWITCH)
         return Tenant(
             tenant_id,
             item["name"]["S"],
             UUID(enterprise["S"]) if enterprise else None,
             item.get("case_sensitive", {"BOOL": True})["BOOL"],
+            clock.from_stored(switch["S"]) if switch else None,
         )
 
     def case_sensitive(self, tenant_id: str) -> bool:
         """Whether the tenant matches values case included, from the function's cache if read
         within the cache TTL (an unknown tenant, as one written before the setting: yes)."""
-        tenant = self._tenants.get_or_load(tenant_id, lambda: self.get_tenant(tenant_id))
+        tenant = self._cached_tenant(tenant_id)
         return tenant is None or tenant.case_sensitive
+
+    def adds_paused_until(self, tenant_id: str) -> datetime | None:
+        """Until when this function must not add codes to the tenant: a switch of its case
+        rule is under way (from the function's cache, like the rule)."""
+        tenant = self._cached_tenant(tenant_id)
+        until = None if tenant is None else tenant.case_switch_until
+        return until if until is not None and until > clock.now() else None
+
+    def _cached_tenant(self, tenant_id: str) -> Tenant | None:
+        return self._tenants.get_or_load(tenant_id, lambda: self.get_tenant(tenant_id))
 
     def put_pool(self, pool: Pool) -> None:
         """Create or replace a pool and claim its aliases, atomically.

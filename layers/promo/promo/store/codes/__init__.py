@@ -14,7 +14,7 @@
 ``CodeStore`` is the one face the services use.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -25,7 +25,7 @@ from promo.store.change_records import code_image
 from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.codes.claims import Claims
 from promo.store.codes.deletes import Deletes
-from promo.store.codes.naming import CaseFolding, CodeKeys
+from promo.store.codes.naming import CaseFolding, CodeKeys, TenantRules
 from promo.store.codes.reads import CodeReads, position
 from promo.store.codes.reservations import Reservations
 from promo.store.codes.rollbacks import Rollbacks
@@ -35,14 +35,11 @@ from promo.store.table import Table
 
 
 class CodeStore:
-    def __init__(
-        self, table: Table, settings: Settings, case_sensitive: Callable[[str], bool]
-    ) -> None:
-        """``case_sensitive(tenant_id)``: whether the tenant matches values case included
-        (``CatalogStore.case_sensitive``)."""
+    def __init__(self, table: Table, settings: Settings, rules: TenantRules) -> None:
+        """``rules``: each tenant's case rule, as this function knows it (``CatalogStore``)."""
         self.table = table
         self.outcomes = BatchOutcomes(table)
-        code_keys = CodeKeys(case_sensitive)
+        code_keys = CodeKeys(rules)
         self._adds = BulkAdds(table, settings, self.outcomes, code_keys)
         self._transitions = Transitions(table, self.outcomes, self._adds, code_keys)
         self._claims = Claims(table, settings, self.outcomes, self._transitions)
@@ -64,6 +61,10 @@ class CodeStore:
     def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
         """Make codes keyed by these values reachable by their fold (a switch to insensitive)."""
         self._folding.point_folded(tenant_id, values, take_back)
+
+    def unpoint_folded(self, tenant_id: str, values: Sequence[str]) -> None:
+        """Take back what ``point_folded`` wrote (a switch given up)."""
+        self._folding.unpoint_folded(tenant_id, values)
 
     # issuing and the lifecycle
     def claim(self, pool: Pool, issuance: Issuance) -> Code:

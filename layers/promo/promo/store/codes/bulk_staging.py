@@ -62,6 +62,7 @@ class BulkAdds:
         self, tenant_id: str, pools: Mapping[str, Pool], new_codes: Sequence[NewCode], actor: str
     ) -> list[Code]:
         """Add codes atomically: all of them, or none and every conflicting value named."""
+        self._keys.check_adds_allowed(tenant_id)
         keyed = [self._keys.keyed_value(tenant_id, code.value) for code in new_codes]
         times = Counter(keyed)
         repeated = [code.value for code, k in zip(new_codes, keyed, strict=True) if times[k] > 1]

@@ -12,9 +12,11 @@ or writer that meets a pointer goes on to the code it names: one request more, f
 only. A pointer has no state, so no transition's condition can ever hold on one.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
 
-from promo.domain.errors import CaseRuleRefused
+from promo.domain.errors import CaseRuleRefused, ConcurrentChange
 from promo.domain.values import fold_value
 from promo.store import keys
 from promo.store.items import Item, s
@@ -23,16 +25,36 @@ from promo.store.table import ConditionFailed, Table
 POINTS_TO = "points_to"
 
 
+class TenantRules(Protocol):
+    """What a function knows of a tenant's case rule (``CatalogStore``, cached for the TTL)."""
+
+    def case_sensitive(self, tenant_id: str) -> bool: ...
+
+    def adds_paused_until(self, tenant_id: str) -> datetime | None: ...
+
+
 class CodeKeys:
-    def __init__(self, case_sensitive: Callable[[str], bool]) -> None:
-        self._case_sensitive = case_sensitive
+    def __init__(self, rules: TenantRules) -> None:
+        self._rules = rules
 
     def keyed_value(self, tenant_id: str, value: str) -> str:
         """The value as the tenant's key spells it."""
-        return value if self._case_sensitive(tenant_id) else fold_value(value)
+        return value if self._rules.case_sensitive(tenant_id) else fold_value(value)
 
     def key(self, tenant_id: str, value: str) -> Item:
         return keys.code_key(tenant_id, self.keyed_value(tenant_id, value))
+
+    def check_adds_allowed(self, tenant_id: str) -> None:
+        """ConcurrentChange while this function knows the tenant's case rule is being switched:
+        a code added now could be keyed by the rule that is ending and be missed by the switch's
+        last check (``services.tenants.put_tenant``)."""
+        until = self._rules.adds_paused_until(tenant_id)
+        if until is not None:
+            raise ConcurrentChange(
+                [],
+                "The tenant's case rule is being switched; no code is added until it is done "
+                f"({until:%Y-%m-%d %H:%M:%S} UTC at the latest)",
+            )
 
 
 def pointed_value(item: Item) -> str | None:
@@ -80,10 +102,19 @@ class CaseFolding:
                     collisions += [value, other]
         if not collisions:
             return
-        for value in written if take_back else []:
-            self._table.delete(
-                Key=keys.code_key(tenant_id, fold_value(value)),
-                ConditionExpression=f"{POINTS_TO} = :value",
-                ExpressionAttributeValues={":value": s(value)},
-            )
+        if take_back:
+            self.unpoint_folded(tenant_id, written)
         raise CaseRuleRefused("Values collide when case is ignored", collisions)
+
+    def unpoint_folded(self, tenant_id: str, values: Sequence[str]) -> None:
+        """Delete the pointers at these values' folded keys (a switch given up), each only if
+        it still names its value."""
+        for value in values:
+            try:
+                self._table.delete(
+                    Key=keys.code_key(tenant_id, fold_value(value)),
+                    ConditionExpression=f"{POINTS_TO} = :value",
+                    ExpressionAttributeValues={":value": s(value)},
+                )
+            except ConditionFailed:
+                continue

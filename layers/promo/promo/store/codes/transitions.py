@@ -100,6 +100,7 @@ class Transitions:
 
     def create_issued(self, pool: Pool, new: NewCode, issuance: Issuance) -> Code:
         """Create a code and issue it in the same write; DuplicateValues if the value exists."""
+        self._keys.check_adds_allowed(pool.tenant_id)
         number = self._adds.allocate_numbers(pool.tenant_id, 1)
         # A backdated create-and-issue is created at its effective time, so the code is never
         # issued before it existed.
