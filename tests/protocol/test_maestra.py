@@ -15,9 +15,11 @@ from lxml import etree
 from functions.maestra_async.app import handler as async_handler
 from functions.maestra_sync.app import handler as sync_handler
 from functions.maestra_worker.app import handler as worker_handler
+from promo import aws
 from promo.bootstrap import services
 from promo.domain import clock
 from promo.domain.models import CodeState, NewCode, Recipient, Window
+from promo.queue import QueueSender
 from tests.support.builders import ACTOR
 from tests.support.deployment import event, fixture_path, invoke, use_sender
 from tests.support.tables import Stores
@@ -682,6 +684,60 @@ def test_async_worker_failures_are_retried_and_still_issue_exactly_once(
     assert first == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert second == {"batchItemFailures": []}
     assert len(issued_values(demo)) == 1
+
+
+def queue_at(url: str | None) -> QueueSender:
+    """The SQS sender a function builds when its ASYNC_QUEUE_URL is ``url``."""
+    settings = services().settings.model_copy(update={"async_queue_url": url})
+    return QueueSender(settings, aws.get_session())
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_async_without_a_queue_says_so_in_a_protocol_error_and_does_nothing(
+    demo: Stores, fmt: str
+) -> None:
+    use_sender(queue_at(None))  # sam local: config/sam-local.json leaves the URL empty
+    query = {"transactionId": "tx-no-queue"}
+
+    status, answer, _ = call(
+        "IssueSpringPromoCode",
+        customer(),
+        fmt=fmt,
+        path="/v3/operations/async",
+        handler=async_handler,
+        query=query,
+    )
+
+    assert status == 400
+    assert answer["status"] == "ProtocolError"
+    assert str(answer["httpStatusCode"]) == "400"
+    assert "need the stack's SQS queue" in answer["errorMessage"]
+    assert "nothing was done" in answer["errorMessage"]
+    assert "/v3/operations/sync" in answer["errorMessage"]
+    assert issued_values(demo) == []
+    # No receipt was written either: sync performs the same transaction afresh.
+    _, performed, _ = call("IssueSpringPromoCode", customer(), query=query)
+    assert performed["promoCode"]["issueStatus"] == "Issued"
+
+
+def test_async_whose_queue_refuses_the_message_answers_500_for_the_client_to_retry(
+    demo: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = queue_at("https://sqs.eu-west-1.amazonaws.com/000000000000/promo-async")
+
+    class SqsDown:
+        def send_message(self, **_: Any) -> None:
+            raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(sender, "_sqs", SqsDown)
+    use_sender(sender)
+
+    status, answer, _ = call(
+        "IssueSpringPromoCode", customer(), path="/v3/operations/async", handler=async_handler
+    )
+
+    assert (status, answer["status"]) == (500, "InternalServerError")
+    assert issued_values(demo) == []
 
 
 # ---------------------------------------------------------------- multi-use, limits, rollback

@@ -195,6 +195,12 @@ class TooManyAttempts(PromoError):
         self.retry_after = retry_after
 
 
+class NoAsyncQueue(PromoError):
+    """Asynchronous operations were asked for where no queue is configured for them (``sam
+    local`` runs no SQS). Nothing was written or queued, and a retry cannot help: unlike a
+    configured queue that fails to take the message, which is ``StoreUnavailable``."""
+
+
 class StoreUnavailable(PromoError):
     """DynamoDB failed (throttled, timed out) after retries; the request may be retried as is."""
 

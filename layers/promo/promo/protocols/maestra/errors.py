@@ -15,6 +15,7 @@ from promo.domain.errors import (
     IdempotencyConflict,
     InvalidRequest,
     MalformedRequest,
+    NoAsyncQueue,
     NoCodeAvailable,
     NotAvailableForIssue,
     NothingHeld,
@@ -36,6 +37,8 @@ ERRORS: ErrorTable[tuple[int, str]] = ErrorTable(
         UnknownOperation: (400, "ProtocolError"),
         MalformedRequest: (400, "ProtocolError"),
         IdempotencyConflict: (400, "ProtocolError"),
+        # The client's integration can act on it (send to /sync); a retry cannot help.
+        NoAsyncQueue: (400, "ProtocolError"),
         BodyInvalid: (200, "ValidationError"),
         InvalidRequest: (200, "ValidationError"),
         StoreUnavailable: (500, "InternalServerError"),
