@@ -375,3 +375,29 @@ def test_conditions_leave_out_what_they_guard() -> None:
         assert notifying["Resources"][name]["Properties"]["AlarmActions"] == [
             {"Ref": "AlarmTopicArn"}
         ], name
+
+
+def _restoring_steps() -> str:
+    text = (TEMPLATE.parent / "docs" / "operations.md").read_text()
+    return text.split("## Restoring from point-in-time recovery", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_restore_steps_give_the_restored_table_what_the_template_gives_its_own() -> None:
+    """A restore carries neither the stream nor time to live nor recovery: the steps turn them
+    on as the template has them, and name the parameters the template takes."""
+    properties = load_template()["Resources"][OWN_TABLE]["Properties"]
+    steps = _restoring_steps()
+    view = properties["StreamSpecification"]["StreamViewType"]
+    expiry = properties["TimeToLiveSpecification"]
+
+    assert f"--stream-specification StreamEnabled=true,StreamViewType={view}" in steps
+    assert expiry["Enabled"] is True
+    assert f"Enabled=true,AttributeName={expiry['AttributeName']}" in steps
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true" in steps
+    assert "--deletion-protection-enabled" in steps
+    assert (
+        '--parameter-overrides ExistingTableName="$RESTORED" ExistingTableStreamArn="$STREAM"'
+        in steps
+    )
+    assert set(ON_RESTORED) <= set(load_template()["Parameters"])
