@@ -38,7 +38,7 @@ from tools.dynamodb_local import DynamoDBLocal, free_port, stop_leftover
 from tools.lambda_runtime import LambdaContext, http_api_event
 from tools.local_stream import EVENTS_FILE, POSITIONS_FILE, EventFile, LocalStream
 from tools.router import Router
-from tools.template import ROOT, load_template
+from tools.template import ROOT, deployed, load_template
 
 LOCAL = ROOT / ".local"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -50,8 +50,9 @@ def _parameter_default(name: str) -> str:
 
 
 def function_environment(table_name: str) -> dict[str, str]:
-    """The Globals environment of template.yaml, with references resolved for a local run."""
-    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    """The Globals environment of template.yaml as deployed with its default parameters (the
+    stack's own table), with references resolved for a local run."""
+    variables = deployed()["Globals"]["Function"]["Environment"]["Variables"]
     resolved = {}
     for name, value in variables.items():
         if isinstance(value, dict) and "Ref" in value:

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tools.template import ROOT, TEMPLATE, load_template, resources_of_type
+from tools.template import ROOT, TEMPLATE, deployed
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,14 @@ class Route:
 
 
 def _functions_triggered_by(event_type: str, template: Path) -> list[tuple[dict[str, Any], Route]]:
-    """(event properties, route skeleton) for each event of that type."""
-    function_globals = load_template(template).get("Globals", {}).get("Function", {})
+    """(event properties, route skeleton) for each event of that type, as the template deploys
+    with its default parameters (the stream of the stack's own table, say)."""
+    document = deployed(path=template)
+    function_globals = document.get("Globals", {}).get("Function", {})
     found = []
-    for name, resource in resources_of_type("AWS::Serverless::Function", template).items():
+    for name, resource in document["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
         properties = resource["Properties"]
         handler = properties.get("Handler", function_globals.get("Handler", "app.handler"))
         for event in properties.get("Events", {}).values():

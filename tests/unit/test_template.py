@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promo.store import keys
-from tools.template import ROOT, create_table_request, load_template, resources_of_type
+from tools.template import ROOT, create_table_request, deployed, load_template, resources_of_type
 
 
 def table() -> dict[str, Any]:
@@ -135,7 +135,7 @@ def test_the_api_is_throttled() -> None:
 def test_validate_and_get_all_may_write_only_counters(name: str) -> None:
     """Validate counts failed validations, getAll its AccessToken's requests: both only in
     counter items (MISSES#…), and neither may write anything else."""
-    function = resources_of_type("AWS::Serverless::Function")[name]
+    function = deployed()["Resources"][name]
     policies = function["Properties"]["Policies"]
     statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
 
@@ -214,7 +214,7 @@ def test_the_table_streams_new_and_old_images() -> None:
 
 
 def test_the_stream_consumer_retries_a_bounded_number_of_times_and_keeps_what_it_gives_up() -> None:
-    function = resources_of_type("AWS::Serverless::Function")["ChangeStreamFunction"]
+    function = deployed()["Resources"]["ChangeStreamFunction"]
     (event,) = function["Properties"]["Events"].values()
     mapping = event["Properties"]
 
@@ -255,7 +255,7 @@ def test_the_stream_consumer_is_invoked_for_codes_and_bulk_add_records_only() ->
 
 
 def test_the_stream_consumer_may_write_only_its_own_items_and_publish_to_the_bus() -> None:
-    function = resources_of_type("AWS::Serverless::Function")["ChangeStreamFunction"]
+    function = deployed()["Resources"]["ChangeStreamFunction"]
     policies = function["Properties"]["Policies"]
     statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
 
