@@ -155,7 +155,7 @@ class FaultInjector:
     seed: int
     rate: float = 0.0
     spared: frozenset[tuple[str, str]] = frozenset()
-    planned: dict[str, list[str]] = field(default_factory=dict)
+    planned: dict[str, list[str | None]] = field(default_factory=dict)  # None: no fault
     injected: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     active: bool = True
@@ -451,7 +451,7 @@ def test_given_faults_at_every_store_call_while_32_callers_issue_then_no_code_is
     # answer. A store call makes 3 attempts, and at most CALLERS calls are in flight, holding at
     # most 2 lost answers each when the plan runs out; so at least CALLERS / 3 calls lose all 3,
     # and their callers must be answered by an idempotent replay of their transactionId.
-    lost_answers = [ANSWER_LOST] * (3 * CALLERS)
+    lost_answers: list[str | None] = [ANSWER_LOST] * (3 * CALLERS)
     injector = FaultInjector(SEED, rate=0.15, planned={"TransactWriteItems": lost_answers})
     shared = faulty(injector)
     start = threading.Barrier(CALLERS + 1)

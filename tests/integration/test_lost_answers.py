@@ -29,6 +29,7 @@ from promo.domain.models import (
     Window,
 )
 from promo.services.issuing import Step, perform_step
+from promo.services.tenants import put_tenant
 from tests.integration.test_faults import (
     DROPPED,
     SEED,
@@ -39,7 +40,7 @@ from tests.integration.test_faults import (
     faulty,
     stores,
 )
-from tests.support.builders import ACTOR, moment, new_codes, pool
+from tests.support.builders import ACTOR, NO_WAIT, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
 __all__ = ["faulty", "stores"]  # the fixtures, shared with test_faults
@@ -291,3 +292,22 @@ def test_given_every_answer_was_dropped_then_a_retry_with_the_same_key_answers_w
     assert retried.replayed
     assert retried.code is not None
     assert retried.code.value == value
+
+
+def test_given_the_answer_to_a_case_switch_s_last_write_was_lost_then_the_switch_took_effect(
+    stores: Stores, faulty: FaultyStores
+) -> None:
+    """The tenant's new rule landed and its answer was lost: the retry's condition (the mark
+    is this switch's) fails on the switch's own write, which must not be taken for a rival's,
+    nor undo the pointers a code held before the switch is reached by."""
+    stores.codes.add(TENANT, {"spring": pool()}, [NewCode("spring", "Mixed-1")], ACTOR)
+    # PutItems in order: the mark, the pointer of Mixed-1, the new rule.
+    injector = FaultInjector(SEED, planned={"PutItem": [None, None, DROPPED]}, tally=False)
+    writer = faulty(injector)
+
+    put_tenant(writer.catalog, writer.codes, tenant(TENANT, case_sensitive=False), NO_WAIT)
+
+    assert injector.injected[("PutItem", DROPPED)] == 1
+    after = stores.fresh()
+    assert after.catalog.get_tenant(TENANT) == tenant(TENANT, case_sensitive=False)
+    assert after.codes.get(TENANT, "MIXED-1").value == "Mixed-1"  # type: ignore[union-attr]

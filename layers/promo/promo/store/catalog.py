@@ -80,9 +80,11 @@ class CatalogStore:
                 ExpressionAttributeValues={":mine": s(clock.to_stored(marked.case_switch_until))},
             )
         except ConditionFailed:
-            raise ConcurrentChange(
-                [], "The switch of the tenant's case rule was overtaken"
-            ) from None
+            # Our own write, landed with its answer lost (botocore's retry then fails the
+            # condition), leaves exactly ``tenant``; anything else overtook the switch.
+            if self.get_tenant(tenant.tenant_id) != tenant:
+                overtaken = "The switch of the tenant's case rule was overtaken"
+                raise ConcurrentChange([], overtaken) from None
         self._tenants.put(tenant.tenant_id, tenant)
 
     def _tenant_item(self, tenant: Tenant) -> Item:
