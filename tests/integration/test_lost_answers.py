@@ -294,15 +294,18 @@ def test_given_every_answer_was_dropped_then_a_retry_with_the_same_key_answers_w
     assert retried.code.value == value
 
 
-def test_given_the_answer_to_a_case_switch_s_last_write_was_lost_then_the_switch_took_effect(
-    stores: Stores, faulty: FaultyStores
+@pytest.mark.parametrize(
+    "lost", [[DROPPED], [None, None, DROPPED]], ids=["the mark", "the new rule"]
+)
+def test_given_the_answer_to_a_case_switch_s_write_was_lost_then_the_switch_took_effect(
+    stores: Stores, faulty: FaultyStores, lost: list[str | None]
 ) -> None:
-    """The tenant's new rule landed and its answer was lost: the retry's condition (the mark
-    is this switch's) fails on the switch's own write, which must not be taken for a rival's,
-    nor undo the pointers a code held before the switch is reached by."""
+    """The switch's mark, or the new rule, landed and its answer was lost: the retry's
+    condition fails on the switch's own write, which must not be taken for a rival's (and,
+    at the end, undo the pointers the codes held before the switch are reached by)."""
     stores.codes.add(TENANT, {"spring": pool()}, [NewCode("spring", "Mixed-1")], ACTOR)
     # PutItems in order: the mark, the pointer of Mixed-1, the new rule.
-    injector = FaultInjector(SEED, planned={"PutItem": [None, None, DROPPED]}, tally=False)
+    injector = FaultInjector(SEED, planned={"PutItem": list(lost)}, tally=False)
     writer = faulty(injector)
 
     put_tenant(writer.catalog, writer.codes, tenant(TENANT, case_sensitive=False), NO_WAIT)

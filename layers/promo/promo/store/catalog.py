@@ -57,35 +57,38 @@ class CatalogStore:
         moment a function reads the mark, it adds no codes to the tenant (``adds_paused``).
         The rule itself is unchanged. ConcurrentChange if another switch is under way."""
         marked = tenant._replace(case_switch_until=until)
-        try:
-            self._table.put(
-                Item=self._tenant_item(marked),
-                ConditionExpression=f"attribute_not_exists({_SWITCH}) OR {_SWITCH} < :now",
-                ExpressionAttributeValues={":now": s(clock.to_stored(clock.now()))},
-            )
-        except ConditionFailed:
-            raise ConcurrentChange(
-                [], "Another switch of the tenant's case rule is under way"
-            ) from None
+        self._put_switch(
+            marked,
+            f"attribute_not_exists({_SWITCH}) OR {_SWITCH} < :mine",
+            "Another switch of the tenant's case rule is under way",
+            clock.now(),
+        )
         return marked
 
     def end_case_switch(self, marked: Tenant, tenant: Tenant) -> None:
         """Replace the switch ``marked`` began by ``tenant`` (the new rule, or the old one when
         the switch is given up). ConcurrentChange if the mark is no longer this switch's."""
         assert marked.case_switch_until is not None
+        self._put_switch(
+            tenant,
+            f"{_SWITCH} = :mine",
+            "The switch of the tenant's case rule was overtaken",
+            marked.case_switch_until,
+        )
+        self._tenants.put(tenant.tenant_id, tenant)
+
+    def _put_switch(self, tenant: Tenant, condition: str, overtaken: str, mine: datetime) -> None:
         try:
             self._table.put(
                 Item=self._tenant_item(tenant),
-                ConditionExpression=f"{_SWITCH} = :mine",
-                ExpressionAttributeValues={":mine": s(clock.to_stored(marked.case_switch_until))},
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":mine": s(clock.to_stored(mine))},
             )
         except ConditionFailed:
             # Our own write, landed with its answer lost (botocore's retry then fails the
-            # condition), leaves exactly ``tenant``; anything else overtook the switch.
+            # condition), leaves exactly ``tenant``; anything else came first.
             if self.get_tenant(tenant.tenant_id) != tenant:
-                overtaken = "The switch of the tenant's case rule was overtaken"
                 raise ConcurrentChange([], overtaken) from None
-        self._tenants.put(tenant.tenant_id, tenant)
 
     def _tenant_item(self, tenant: Tenant) -> Item:
         if not keys.TENANT_ID.match(tenant.tenant_id):
