@@ -1,9 +1,10 @@
 """Adding codes, all or nothing: every code of an add, or none and every conflicting value named.
 
 Up to 50 codes (100 items with their id pointers) are one DynamoDB transaction. Larger adds
-are staged: every code is written in its final form plus a marker naming its batch, in parallel
-transactions conditional on the value being free, and the whole batch becomes visible at once
-when one commit record is written (``visibility``). A failed or abandoned stage is deleted.
+are staged: every code is written in its final form plus a marker naming its batch and the
+batch's integer ids, with its id pointer, in parallel transactions conditional on the value
+being free, and the whole batch becomes visible at once when one commit record is written
+(``visibility``). A failed or abandoned stage is deleted, codes and pointers together.
 """
 
 import time
@@ -24,22 +25,17 @@ from promo.store.codes.visibility import (
     ABORTED,
     COMMITTED,
     NEW_ITEM,
+    PAIRS_PER_TRANSACTION,
     BatchOutcomes,
+    Stage,
     staged,
-    staged_by,
+    staged_pointer,
 )
 from promo.store.items import Item, code_from_item, key_of, n, s, window_attributes
-from promo.store.table import (
-    BATCH_WRITE_LIMIT,
-    TRANSACTION_LIMIT,
-    ConditionFailed,
-    Table,
-    TransactionCancelled,
-    chunked,
-)
+from promo.store.table import ConditionFailed, Table, TransactionCancelled, chunked
 
 # Two items per code (code + id pointer), so this many codes fit one atomic transaction.
-_CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
+_CODES_PER_TRANSACTION = PAIRS_PER_TRANSACTION
 _FAILED = "Adding codes failed; nothing was written."
 
 
@@ -104,35 +100,32 @@ class BulkAdds:
         item = self._table.get(keys.counter_key(tenant_id))
         return int(item["next_number"]["N"]) if item else 0
 
-    def write_codes(
-        self,
-        codes_items: Sequence[tuple[Item, Item]],
-        stage: tuple[str, int] | None,
-        with_pointers: bool = True,
-    ) -> None:
-        """One transaction; raises DuplicateValues naming every value already present."""
+    def write_codes(self, codes_items: Sequence[tuple[Item, Item]], stage: Stage | None) -> None:
+        """One transaction of codes and their id pointers; raises DuplicateValues naming every
+        value already present."""
         actions: list[Item] = []
         for code_item, pointer in codes_items:
+            if stage is not None:
+                code_item, pointer = staged(code_item, stage), staged_pointer(pointer, code_item)
             actions.append(
                 {
                     "Put": {
                         "TableName": self._table.name,
-                        "Item": code_item if stage is None else staged(code_item, *stage),
+                        "Item": code_item,
                         "ConditionExpression": NEW_ITEM,
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
-            if with_pointers:
-                actions.append(
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": pointer,
-                            "ConditionExpression": NEW_ITEM,
-                        }
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": pointer,
+                        "ConditionExpression": NEW_ITEM,
                     }
-                )
+                }
+            )
         for _ in range(2):
             try:
                 self._table.transact(actions)
@@ -175,34 +168,36 @@ class BulkAdds:
         # Imported here: only bulk adds need threads, and cold starts should not pay for them.
         from concurrent.futures import ThreadPoolExecutor
 
-        batch_id = uuid.uuid4().hex
+        first_number = int(codes_items[0][0]["number"]["N"])
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
-        pointers = [pointer for _, pointer in codes_items]
-        # Staged codes fill whole transactions; their id pointers need no condition (numbers
-        # come from the counter) and go in cheaper batch writes alongside, all before the commit.
+        stage = Stage(uuid.uuid4().hex, deadline, first_number, len(codes_items))
+        # Each code is staged in the same transaction as its id pointer, so at every moment the
+        # pointers of the batch's numbers name every code of it that landed: whoever clears the
+        # batch finds them all there, and no pointer outlives its code.
+        chunks = list(chunked(codes_items, _CODES_PER_TRANSACTION))
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            futures = [
-                pool.submit(self._stage_chunk, chunk, (batch_id, deadline))
-                for chunk in chunked(codes_items, TRANSACTION_LIMIT)
-            ]
-            futures += [
-                pool.submit(self._put_pointers, chunk)
-                for chunk in chunked(pointers, BATCH_WRITE_LIMIT)
-            ]
+            futures = [pool.submit(self._stage_chunk, chunk, stage) for chunk in chunks]
             outcomes = [future.result() for future in futures]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         in_flight = [v for o in outcomes if isinstance(o, ConcurrentChange) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
         if failed or time.time() >= deadline:
-            self._unstage(codes_items, batch_id)
+            # A refused transaction wrote nothing; any other may have landed.
+            refused = (DuplicateValues, ConcurrentChange)
+            landed = [
+                chunk
+                for chunk, outcome in zip(chunks, outcomes, strict=True)
+                if not isinstance(outcome, refused)
+            ]
+            self._unstage(landed, stage.batch_id)
             if duplicates:
                 raise DuplicateValues(duplicates)
             if in_flight:
                 raise ConcurrentChange(in_flight)
             raise StoreUnavailable(_FAILED)
         pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
-        if not self._commit(tenant_id, batch_id, pools, now, actor):
-            self._unstage(codes_items, batch_id)
+        if not self._commit(tenant_id, stage.batch_id, pools, now, actor):
+            self._unstage(chunks, stage.batch_id)
             raise StoreUnavailable(_FAILED)
 
     def _commit(
@@ -241,37 +236,20 @@ class BulkAdds:
         return True
 
     def _stage_chunk(
-        self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
-    ) -> DuplicateValues | StoreUnavailable | None:
+        self, chunk: Sequence[tuple[Item, Item]], stage: Stage
+    ) -> DuplicateValues | ConcurrentChange | StoreUnavailable | None:
         try:
-            self.write_codes(chunk, stage, with_pointers=False)
-        except (DuplicateValues, StoreUnavailable) as failure:
+            self.write_codes(chunk, stage)
+        except (DuplicateValues, StoreUnavailable) as failure:  # ConcurrentChange is one too
             return failure
         return None
 
-    def _put_pointers(self, pointers: Sequence[Item]) -> StoreUnavailable | None:
-        try:
-            self._table.batch_put(pointers)
-        except StoreUnavailable as failure:
-            return failure
-        return None
-
-    def _unstage(self, codes_items: Sequence[tuple[Item, Item]], batch_id: str) -> None:
-        """Roll back a staged batch: delete whatever of it was written."""
-        code_keys = [key_of(code_item) for code_item, _ in codes_items]
-        for chunk in chunked(code_keys, TRANSACTION_LIMIT):
-            try:
-                self._table.transact(
-                    [
-                        {"Delete": {"TableName": self._table.name, **staged_by(key, batch_id)}}
-                        for key in chunk
-                    ]
-                )
-            except TransactionCancelled:
-                # Some were never written, or a reader cleared them: delete one by one.
-                for key in chunk:
-                    self._outcomes.delete_staged(key, batch_id)
-        self._table.batch_delete([key_of(pointer) for _, pointer in codes_items])
+    def _unstage(self, chunks: Sequence[Sequence[tuple[Item, Item]]], batch_id: str) -> None:
+        """Roll back a staged batch: delete whatever of it was written, codes with pointers."""
+        self._outcomes.delete_pairs(
+            batch_id,
+            [(key_of(code), key_of(pointer)) for chunk in chunks for code, pointer in chunk],
+        )
 
 
 def new_code_item(

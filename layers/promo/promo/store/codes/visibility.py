@@ -7,19 +7,42 @@ deadline), so a late commit and a reader's abort cannot both win. Final outcomes
 so each function instance reads one at most once.
 """
 
-import contextlib
 import time
+from collections.abc import Sequence
+from typing import NamedTuple
 
+from promo.domain.errors import StoreUnavailable
 from promo.store import keys
 from promo.store.items import Item, key_of, n, s
-from promo.store.table import ConditionFailed, Table
+from promo.store.table import (
+    TRANSACTION_LIMIT,
+    ConditionFailed,
+    Table,
+    TransactionCancelled,
+    chunked,
+)
 
 COMMITTED, ABORTED = "COMMITTED", "ABORTED"
 NEW_ITEM = "attribute_not_exists(pk)"
 NOT_STAGED = "attribute_not_exists(staged_batch)"
 STAGE_ATTRIBUTES = "staged_batch, staged_until"
+# What a code's first change removes: the marker, and the batch's numbers (not in the index).
+_STAGE_MARKS = f"{STAGE_ATTRIBUTES}, staged_first, staged_count"
 # Final batch outcomes remembered per function instance; each is read once, then never changes.
 _REMEMBERED_OUTCOMES = 10_000
+# A code and its id pointer are staged, and cleared, together: this many pairs fill a transaction.
+PAIRS_PER_TRANSACTION = TRANSACTION_LIMIT // 2
+
+
+class Stage(NamedTuple):
+    """What marks the codes of one staged bulk add: its batch, the deadline past which anyone may
+    abort it, and its integer ids (consecutive: one counter update allocated them), by which
+    whoever clears the aborted batch finds every code of it through the codes' id pointers."""
+
+    batch_id: str
+    deadline: int
+    first_number: int
+    size: int
 
 
 class BatchOutcomes:
@@ -29,6 +52,8 @@ class BatchOutcomes:
         self._table = table
         # (tenant, batch) -> (final outcome, commit time in ms since the epoch; 0 if unknown)
         self._outcomes: dict[tuple[str, str], tuple[str, int]] = {}
+        # Aborted batches this instance cleared whole; a code of one met later is cleared alone.
+        self._cleared: set[str] = set()
 
     def abort(self, tenant_id: str, batch_id: str) -> str:
         """Write the batch's abort record unless it already has an outcome; the final outcome."""
@@ -76,21 +101,65 @@ class BatchOutcomes:
         """Whether a code item exists for readers: not staged, or staged by a committed batch."""
         return self.of_item(item["tenant"]["S"], item) == COMMITTED
 
-    def delete_staged(self, key: Item, batch_id: str) -> None:
-        with contextlib.suppress(ConditionFailed):  # already gone, or never staged by the batch
-            self._table.delete(**staged_by(key, batch_id))
-
     def clear_staged(self, tenant_id: str, item: Item) -> None:
-        """Delete a code staged by an aborted batch and the id pointer written for it (unless
-        the pointer now names another code), so an abandoned stage leaves nothing behind."""
-        self.delete_staged(key_of(item), item["staged_batch"]["S"])
-        with contextlib.suppress(ConditionFailed):
-            self._table.delete(
-                Key=keys.number_key(tenant_id, int(item["number"]["N"])),
-                ConditionExpression="#uuid = :uuid",
-                ExpressionAttributeNames={"#uuid": "uuid"},
-                ExpressionAttributeValues={":uuid": item["uuid"]},
-            )
+        """Delete a code staged by an aborted batch with its id pointer and, the first time this
+        instance meets the batch, every other code of the batch with its pointer, so an
+        abandoned stage leaves nothing behind whatever moment its writer died at."""
+        batch_id = item["staged_batch"]["S"]
+        whole = item
+        if "staged_count" not in item and batch_id not in self._cleared:
+            # An index entry: the index does not carry the batch's numbers, the item does.
+            whole = self._table.get(key_of(item)) or item
+        number = keys.number_key(tenant_id, int(item["number"]["N"]))
+        self.delete_pairs(batch_id, [(key_of(item), number)])
+        if batch_id in self._cleared or "staged_count" not in whole:
+            return  # cleared already, or staged before stages named their numbers
+        if len(self._cleared) >= _REMEMBERED_OUTCOMES:
+            self._cleared.clear()
+        self._cleared.add(batch_id)
+        first, count = int(whole["staged_first"]["N"]), int(whole["staged_count"]["N"])
+        self.clear_batch(tenant_id, batch_id, first, count)
+
+    def clear_batch(self, tenant_id: str, batch_id: str, first: int, count: int) -> None:
+        """Delete every code the aborted batch staged, with its pointer. A staged code's pointer
+        was written in the same transaction as the code, so the pointers of the batch's numbers
+        name every code of it that landed; each names its code's key."""
+        numbers = range(first, first + count)
+        pointers = self._table.batch_get([keys.number_key(tenant_id, k) for k in numbers])
+        self.delete_pairs(
+            batch_id,
+            [
+                ({"pk": pointer["code_pk"], "sk": s("CODE")}, key_of(pointer))
+                for pointer in pointers
+                if "code_pk" in pointer
+            ],
+        )
+
+    def delete_pairs(self, batch_id: str, pairs: Sequence[tuple[Item, Item]]) -> None:
+        """Delete staged codes of ``batch_id`` (code key, pointer key) with their id pointers,
+        each pair in one transaction, so no moment leaves a pointer without its code. A code no
+        longer staged by the batch (cleared already, or never written) is left alone; its
+        pointer's number belongs to the batch alone, so the pointer goes in any case."""
+        for chunk in chunked(pairs, PAIRS_PER_TRANSACTION):
+            actions: list[Item] = []
+            for code_key, pointer_key in chunk:
+                actions.append(
+                    {"Delete": {"TableName": self._table.name, **staged_by(code_key, batch_id)}}
+                )
+                actions.append({"Delete": {"TableName": self._table.name, "Key": pointer_key}})
+            while actions:
+                try:
+                    self._table.transact(actions)
+                    break
+                except TransactionCancelled as cancelled:
+                    refused = {
+                        index
+                        for index, reason in enumerate(cancelled.reasons)
+                        if reason.get("Code") == "ConditionalCheckFailed"
+                    }
+                    if not refused:
+                        raise StoreUnavailable("Clearing an aborted bulk add failed.") from None
+                    actions = [a for index, a in enumerate(actions) if index not in refused]
 
     def clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
         """Clear a staged item of an aborted batch (its writer died, or gave up); True if so."""
@@ -131,16 +200,24 @@ class Snapshot:
         return decided
 
 
-def staged(item: Item, batch_id: str, deadline: int) -> Item:
+def staged(item: Item, stage: Stage) -> Item:
     """A staged copy: invisible to readers and claims until its batch commits, and from then on
     visible as it is, marked until its first change (readers check the batch's outcome)."""
     return {
         **item,
-        "staged_batch": s(batch_id),
-        "staged_until": n(deadline),
+        "staged_batch": s(stage.batch_id),
+        "staged_until": n(stage.deadline),
+        "staged_first": n(stage.first_number),
+        "staged_count": n(stage.size),
         # Kept after the marker goes: which add a code came in with (readers' snapshots).
-        "added_batch": s(batch_id),
+        "added_batch": s(stage.batch_id),
     }
+
+
+def staged_pointer(pointer: Item, code_item: Item) -> Item:
+    """A staged code's id pointer, naming the code's key: whoever clears the batch finds the code
+    through it, whatever the tenant's case rule is by then."""
+    return {**pointer, "code_pk": code_item["pk"]}
 
 
 def staged_by(key: Item, batch_id: str) -> Item:
@@ -160,5 +237,5 @@ def settled(batch: str | None) -> tuple[str, Item, str]:
     return (
         f"({NOT_STAGED} OR staged_batch = :batch)",
         {":batch": s(batch)},
-        f", {STAGE_ATTRIBUTES}",
+        f", {_STAGE_MARKS}",
     )
