@@ -7,6 +7,7 @@ being free, and the whole batch becomes visible at once when one commit record i
 (``visibility``). A failed or abandoned stage is deleted, codes and pointers together.
 """
 
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -80,7 +81,11 @@ class BulkAdds:
             for offset, code in enumerate(new_codes)
         ]
         if len(codes_items) <= _CODES_PER_TRANSACTION:
-            self.write_codes(codes_items, stage=None)
+            try:
+                self.write_codes(codes_items, stage=None)
+            except (DuplicateValues, ConcurrentChange):  # refused: the transaction wrote nothing
+                self._give_back_numbers(tenant_id, first_number, len(codes_items))
+                raise
         else:
             self._add_staged(tenant_id, codes_items, now, actor)
         return [code_from_item(code_item) for code_item, _ in codes_items]
@@ -94,6 +99,18 @@ class BulkAdds:
             ReturnValues="UPDATED_NEW",
         )
         return int(attributes["next_number"]["N"]) - count + 1
+
+    def _give_back_numbers(self, tenant_id: str, first: int, count: int) -> None:
+        """Return the ids of an add refused before any item of it was written, unless another
+        add took ids since: none of them was ever stored or answered, so every id still names
+        one code at most, forever. If it fails, the ids are a gap, as before."""
+        with contextlib.suppress(ConditionFailed, StoreUnavailable):
+            self._table.update(
+                Key=keys.counter_key(tenant_id),
+                UpdateExpression="SET next_number = :before",
+                ConditionExpression="next_number = :last",
+                ExpressionAttributeValues={":before": n(first - 1), ":last": n(first + count - 1)},
+            )
 
     def created_count(self, tenant_id: str) -> int:
         """How many codes the tenant ever created: an upper bound on the values it holds."""
@@ -190,6 +207,8 @@ class BulkAdds:
                 if not isinstance(outcome, refused)
             ]
             self._unstage(landed, stage.batch_id)
+            if not landed:
+                self._give_back_numbers(tenant_id, stage.first_number, stage.size)
             if duplicates:
                 raise DuplicateValues(duplicates)
             if in_flight:
