@@ -33,14 +33,14 @@ from tools.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.integration
 
-SIZE = 1000  # Mews' largest add: 20 stage transactions of 50 codes and their pointers
+SIZE = 1000  # Mews' largest add: 10 stage transactions of 100 codes, then 40 pointer writes
 PREFIX = "KILLED"
 # Where the writer dies.
 BEFORE_ANY_STAGE = "before any stage lands"
-MID_STAGES = "after 5 of 20 stages"
+MID_STAGES = "after 5 of 10 stages"
+MID_POINTERS = "after every stage and 20 of 40 pointer writes"
 EVERY_STAGE = "after every stage, before the commit"
 COMMITTED = "right after the commit"
-STAGES_BEFORE_DEATH = 5
 
 
 def _die() -> NoReturn:
@@ -52,17 +52,21 @@ def _add_then_die(endpoint: str, table_name: str, point: str) -> None:
     """The writer's process: a 1,000-code add through the function's own bulk-write threads,
     killed at ``point``."""
     writer = thread_stores(process_client(endpoint, 4), table_name)
-    real_stage, real_commit = BulkAdds._stage_chunk, BulkAdds._commit
-    landed: list[object] = []
+    real_commit = BulkAdds._commit
     lock = threading.Lock()
 
-    def stage_then_die(self: BulkAdds, *args: Any) -> Any:
-        outcome = real_stage(self, *args)
-        with lock:
-            landed.append(outcome)
-            if len(landed) == STAGES_BEFORE_DEATH:
-                _die()
-        return outcome
+    def die_after(real: Any, times: int) -> Any:
+        done: list[object] = []
+
+        def write_then_die(self: BulkAdds, *args: Any) -> Any:
+            outcome = real(self, *args)
+            with lock:
+                done.append(outcome)
+                if len(done) == times:
+                    _die()
+            return outcome
+
+        return write_then_die
 
     def commit_then_die(self: BulkAdds, *args: Any) -> bool:
         real_commit(self, *args)
@@ -72,7 +76,9 @@ def _add_then_die(endpoint: str, table_name: str, point: str) -> None:
         if point == BEFORE_ANY_STAGE:  # its ids are allocated, nothing is written
             patch.setattr(BulkAdds, "_add_staged", lambda *_: _die())
         elif point == MID_STAGES:
-            patch.setattr(BulkAdds, "_stage_chunk", stage_then_die)
+            patch.setattr(BulkAdds, "_stage_chunk", die_after(BulkAdds._stage_chunk, 5))
+        elif point == MID_POINTERS:
+            patch.setattr(BulkAdds, "_put_pointers", die_after(BulkAdds._put_pointers, 20))
         elif point == EVERY_STAGE:
             patch.setattr(BulkAdds, "_commit", lambda *_: _die())
         else:
@@ -121,6 +127,8 @@ def stores(local_stores: Stores) -> Stores:
         (BEFORE_ANY_STAGE, "re-sent add"),
         (MID_STAGES, "read"),
         (MID_STAGES, "re-sent add"),
+        (MID_POINTERS, "read"),
+        (MID_POINTERS, "re-sent add"),
         (EVERY_STAGE, "read"),
         (EVERY_STAGE, "re-sent add"),
     ],
@@ -145,11 +153,13 @@ def test_given_the_writer_was_killed_then_the_abort_leaves_no_code_or_pointer_of
     if point == BEFORE_ANY_STAGE:
         assert staged == 0
     elif point == MID_STAGES:  # stages in flight when it died may have landed too
-        assert STAGES_BEFORE_DEATH * 50 <= staged < SIZE
+        assert 500 <= staged < SIZE
     else:
         assert staged == SIZE
-    # Each staged code landed with its pointer, and no pointer without its code.
-    assert {p["uuid"]["S"] for p in left["pointers"]} == {c["uuid"]["S"] for c in left["codes"]}
+    if point == MID_POINTERS:
+        assert 500 <= len(left["pointers"]) < SIZE
+    # A pointer is written once its code has landed: none without its code.
+    assert {p["uuid"]["S"] for p in left["pointers"]} <= {c["uuid"]["S"] for c in left["codes"]}
     # Uncommitted: no lookup, by value or by id, finds any of it.
     aborted_ids = [UUID(code["uuid"]["S"]) for code in left["codes"]]
     reader = stores.fresh()

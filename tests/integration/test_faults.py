@@ -666,8 +666,8 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
             committed = outcomes_of.get(item["staged_batch"]["S"]) == "COMMITTED"
             assert (stores.codes.get("acme", value) is not None) == committed
     kinds = {"UpdateItem", "TransactWriteItems", "BatchGetItem", "GetItem"}
-    if size > 50:  # the commits of the staged adds (their rollbacks are transactions)
-        kinds |= {"PutItem"}
+    if size > 50:  # id pointers of the staged adds, and their rollbacks
+        kinds |= {"BatchWriteItem"}
     assert kinds <= set(injector.by_operation())
 
     report(capsys, f"bulk adds of {size} under faults: {dict(outcomes)}", injector)
@@ -680,6 +680,7 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
         (40, "TransactWriteItems:add", [THROTTLED, TIMED_OUT, REFUSED]),
         (40, "UpdateItem", [DROPPED]),
         (STAGED, "TransactWriteItems:stage", [DROPPED]),
+        (STAGED, "BatchWriteItem", [DROPPED]),
         (STAGED, "PutItem:commit", [THROTTLED, TIMED_OUT]),
     ],
     ids=[
@@ -687,6 +688,7 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
         "single transaction refused thrice",
         "id counter applied, answer dropped",
         "stage applied, answer dropped",
+        "id pointers applied, answer dropped",
         "commit throttled then timed out",
     ],
 )

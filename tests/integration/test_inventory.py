@@ -74,7 +74,7 @@ def stage_without_commit(mine: Stores, values: list[str]) -> None:
         )
         for i, value in enumerate(values)
     ]
-    stage = Stage(uuid.uuid4().hex, int(time.time()) + 3600, first, len(values))
+    stage = Stage(uuid.uuid4().hex, int(time.time()) + 3600, first, len(values), ("spring",))
     adds.write_codes(items, stage)
 
 

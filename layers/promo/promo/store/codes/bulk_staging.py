@@ -1,10 +1,10 @@
 """Adding codes, all or nothing: every code of an add, or none and every conflicting value named.
 
 Up to 50 codes (100 items with their id pointers) are one DynamoDB transaction. Larger adds
-are staged: every code is written in its final form plus a marker naming its batch and the
-batch's integer ids, with its id pointer, in parallel transactions conditional on the value
-being free, and the whole batch becomes visible at once when one commit record is written
-(``visibility``). A failed or abandoned stage is deleted, codes and pointers together.
+are staged: every code is written in its final form plus a marker naming its batch, the
+batch's integer ids and pools, in parallel transactions conditional on the value being free,
+its id pointer once it has landed, and the whole batch becomes visible at once when one commit
+record is written (``visibility``). A failed or abandoned stage is deleted, pointers first.
 """
 
 import contextlib
@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from promo.domain import clock
 from promo.domain.errors import ConcurrentChange, DuplicateValues, StoreUnavailable
@@ -26,17 +26,25 @@ from promo.store.codes.visibility import (
     ABORTED,
     COMMITTED,
     NEW_ITEM,
-    PAIRS_PER_TRANSACTION,
     BatchOutcomes,
     Stage,
     staged,
-    staged_pointer,
 )
 from promo.store.items import Item, code_from_item, key_of, n, s, window_attributes
-from promo.store.table import ConditionFailed, Table, TransactionCancelled, chunked
+from promo.store.table import (
+    BATCH_WRITE_LIMIT,
+    TRANSACTION_LIMIT,
+    ConditionFailed,
+    Table,
+    TransactionCancelled,
+    chunked,
+)
+
+if TYPE_CHECKING:  # only bulk adds need threads, and cold starts should not import them
+    from concurrent.futures import Future
 
 # Two items per code (code + id pointer), so this many codes fit one atomic transaction.
-_CODES_PER_TRANSACTION = PAIRS_PER_TRANSACTION
+_CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
 _FAILED = "Adding codes failed; nothing was written."
 
 
@@ -117,32 +125,35 @@ class BulkAdds:
         item = self._table.get(keys.counter_key(tenant_id))
         return int(item["next_number"]["N"]) if item else 0
 
-    def write_codes(self, codes_items: Sequence[tuple[Item, Item]], stage: Stage | None) -> None:
-        """One transaction of codes and their id pointers; raises DuplicateValues naming every
-        value already present."""
+    def write_codes(
+        self,
+        codes_items: Sequence[tuple[Item, Item]],
+        stage: Stage | None,
+        with_pointers: bool = True,
+    ) -> None:
+        """One transaction; raises DuplicateValues naming every value already present."""
         actions: list[Item] = []
         for code_item, pointer in codes_items:
-            if stage is not None:
-                code_item, pointer = staged(code_item, stage), staged_pointer(pointer, code_item)
             actions.append(
                 {
                     "Put": {
                         "TableName": self._table.name,
-                        "Item": code_item,
+                        "Item": code_item if stage is None else staged(code_item, stage),
                         "ConditionExpression": NEW_ITEM,
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": pointer,
-                        "ConditionExpression": NEW_ITEM,
+            if with_pointers:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": pointer,
+                            "ConditionExpression": NEW_ITEM,
+                        }
                     }
-                }
-            )
+                )
         for _ in range(2):
             try:
                 self._table.transact(actions)
@@ -187,14 +198,22 @@ class BulkAdds:
 
         first_number = int(codes_items[0][0]["number"]["N"])
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
-        stage = Stage(uuid.uuid4().hex, deadline, first_number, len(codes_items))
-        # Each code is staged in the same transaction as its id pointer, so at every moment the
-        # pointers of the batch's numbers name every code of it that landed: whoever clears the
-        # batch finds them all there, and no pointer outlives its code.
-        chunks = list(chunked(codes_items, _CODES_PER_TRANSACTION))
+        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
+        stage = Stage(uuid.uuid4().hex, deadline, first_number, len(codes_items), tuple(pools))
+        # Staged codes fill whole transactions; their id pointers need no condition (numbers
+        # come from the counter) and go in cheaper batch writes, each once its code has landed:
+        # a pointer never exists without a staged code that leads whoever clears the batch to
+        # it. They are queued after every stage, so no worker waiting on a stage holds one up.
+        chunks = list(chunked(codes_items, TRANSACTION_LIMIT))
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            futures = [pool.submit(self._stage_chunk, chunk, stage) for chunk in chunks]
-            outcomes = [future.result() for future in futures]
+            staging = [pool.submit(self._stage_chunk, chunk, stage) for chunk in chunks]
+            pointing = [
+                pool.submit(self._put_pointers, staged_chunk, [p for _, p in part])
+                for staged_chunk, chunk in zip(staging, chunks, strict=True)
+                for part in chunked(chunk, BATCH_WRITE_LIMIT)
+            ]
+            outcomes = [future.result() for future in staging]
+            outcomes += [future.result() for future in pointing]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         in_flight = [v for o in outcomes if isinstance(o, ConcurrentChange) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
@@ -203,7 +222,7 @@ class BulkAdds:
             refused = (DuplicateValues, ConcurrentChange)
             landed = [
                 chunk
-                for chunk, outcome in zip(chunks, outcomes, strict=True)
+                for chunk, outcome in zip(chunks, outcomes[: len(chunks)], strict=True)
                 if not isinstance(outcome, refused)
             ]
             self._unstage(landed, stage.batch_id)
@@ -214,7 +233,6 @@ class BulkAdds:
             if in_flight:
                 raise ConcurrentChange(in_flight)
             raise StoreUnavailable(_FAILED)
-        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
         if not self._commit(tenant_id, stage.batch_id, pools, now, actor):
             self._unstage(chunks, stage.batch_id)
             raise StoreUnavailable(_FAILED)
@@ -256,18 +274,32 @@ class BulkAdds:
 
     def _stage_chunk(
         self, chunk: Sequence[tuple[Item, Item]], stage: Stage
-    ) -> DuplicateValues | ConcurrentChange | StoreUnavailable | None:
+    ) -> DuplicateValues | StoreUnavailable | None:
         try:
-            self.write_codes(chunk, stage)
+            self.write_codes(chunk, stage, with_pointers=False)
         except (DuplicateValues, StoreUnavailable) as failure:  # ConcurrentChange is one too
             return failure
         return None
 
+    def _put_pointers(
+        self,
+        staged_chunk: "Future[DuplicateValues | StoreUnavailable | None]",
+        pointers: list[Item],
+    ) -> StoreUnavailable | None:
+        if staged_chunk.result() is not None:
+            return None  # its codes did not land (that failure is the stage's to report)
+        try:
+            self._table.batch_put(pointers)
+        except StoreUnavailable as failure:
+            return failure
+        return None
+
     def _unstage(self, chunks: Sequence[Sequence[tuple[Item, Item]]], batch_id: str) -> None:
-        """Roll back a staged batch: delete whatever of it was written, codes with pointers."""
-        self._outcomes.delete_pairs(
-            batch_id,
-            [(key_of(code), key_of(pointer)) for chunk in chunks for code, pointer in chunk],
+        """Roll back a staged batch: delete whatever of it was written, pointers first (while
+        any is left, a staged code of it is too, for whoever clears the batch to meet)."""
+        self._table.batch_delete([key_of(pointer) for chunk in chunks for _, pointer in chunk])
+        self._outcomes.delete_codes(
+            batch_id, [key_of(code_item) for chunk in chunks for code_item, _ in chunk]
         )
 
 

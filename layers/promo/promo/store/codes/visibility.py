@@ -27,22 +27,22 @@ NEW_ITEM = "attribute_not_exists(pk)"
 NOT_STAGED = "attribute_not_exists(staged_batch)"
 STAGE_ATTRIBUTES = "staged_batch, staged_until"
 # What a code's first change removes: the marker, and the batch's numbers (not in the index).
-_STAGE_MARKS = f"{STAGE_ATTRIBUTES}, staged_first, staged_count"
+_STAGE_MARKS = f"{STAGE_ATTRIBUTES}, staged_first, staged_count, staged_pools"
 # Final batch outcomes remembered per function instance; each is read once, then never changes.
 _REMEMBERED_OUTCOMES = 10_000
-# A code and its id pointer are staged, and cleared, together: this many pairs fill a transaction.
-PAIRS_PER_TRANSACTION = TRANSACTION_LIMIT // 2
 
 
 class Stage(NamedTuple):
     """What marks the codes of one staged bulk add: its batch, the deadline past which anyone may
-    abort it, and its integer ids (consecutive: one counter update allocated them), by which
-    whoever clears the aborted batch finds every code of it through the codes' id pointers."""
+    abort it, its integer ids (consecutive: one counter update allocated them) and its pools.
+    Whoever clears the aborted batch finds its pointers by those ids, and its codes in the
+    listing index, where they sit side by side (same creation time, consecutive ids)."""
 
     batch_id: str
     deadline: int
     first_number: int
     size: int
+    pools: tuple[str, ...]
 
 
 class BatchOutcomes:
@@ -103,50 +103,60 @@ class BatchOutcomes:
 
     def clear_staged(self, tenant_id: str, item: Item) -> None:
         """Delete a code staged by an aborted batch with its id pointer and, the first time this
-        instance meets the batch, every other code of the batch with its pointer, so an
-        abandoned stage leaves nothing behind whatever moment its writer died at."""
+        instance meets the batch, every other code and pointer of the batch, so an abandoned
+        stage leaves nothing behind whatever moment its writer died at."""
         batch_id = item["staged_batch"]["S"]
         whole = item
         if "staged_count" not in item and batch_id not in self._cleared:
-            # An index entry: the index does not carry the batch's numbers, the item does.
+            # An index entry: the index does not carry the batch's ids and pools, the item does.
             whole = self._table.get(key_of(item)) or item
-        number = keys.number_key(tenant_id, int(item["number"]["N"]))
-        self.delete_pairs(batch_id, [(key_of(item), number)])
         if batch_id in self._cleared or "staged_count" not in whole:
-            return  # cleared already, or staged before stages named their numbers
+            # Cleared already (this is an index entry read before, or a stage that landed
+            # late), or staged before stages named their ids: this code alone.
+            self._table.batch_delete([keys.number_key(tenant_id, int(item["number"]["N"]))])
+            self.delete_codes(batch_id, [key_of(item)])
+            return
+        self.clear_batch(tenant_id, whole)
         if len(self._cleared) >= _REMEMBERED_OUTCOMES:
             self._cleared.clear()
-        self._cleared.add(batch_id)
-        first, count = int(whole["staged_first"]["N"]), int(whole["staged_count"]["N"])
-        self.clear_batch(tenant_id, batch_id, first, count)
+        self._cleared.add(batch_id)  # once done: a clear that failed part-way is tried again
 
-    def clear_batch(self, tenant_id: str, batch_id: str, first: int, count: int) -> None:
-        """Delete every code the aborted batch staged, with its pointer. A staged code's pointer
-        was written in the same transaction as the code, so the pointers of the batch's numbers
-        name every code of it that landed; each names its code's key."""
+    def clear_batch(self, tenant_id: str, staged_item: Item) -> None:
+        """Delete every pointer and code of the aborted batch that staged ``staged_item``.
+
+        Pointers go first: a pointer is written only once its code has landed, so while any
+        pointer of the batch exists a staged code of it does too, and whoever meets that code
+        clears the batch again. The codes are found in the listing index by their pools,
+        creation time and ids (the deadline has passed long after the index caught up)."""
+        batch_id = staged_item["staged_batch"]["S"]
+        first, count = int(staged_item["staged_first"]["N"]), int(staged_item["staged_count"]["N"])
         numbers = range(first, first + count)
-        pointers = self._table.batch_get([keys.number_key(tenant_id, k) for k in numbers])
-        self.delete_pairs(
-            batch_id,
-            [
-                ({"pk": pointer["code_pk"], "sk": s("CODE")}, key_of(pointer))
-                for pointer in pointers
-                if "code_pk" in pointer
-            ],
-        )
+        pointers = self._table.batch_get([keys.number_key(tenant_id, k) for k in numbers], "pk, sk")
+        self._table.batch_delete([key_of(pointer) for pointer in pointers])
+        created = staged_item["created_at"]["S"]
+        code_keys: list[Item] = []
+        for pool_id in staged_item["staged_pools"]["SS"]:
+            entries = self._table.paginate(
+                self._table.query,
+                IndexName=keys.TableLayout().listing_index,
+                KeyConditionExpression="list_pk = :partition AND list_sk BETWEEN :first AND :last",
+                ExpressionAttributeValues={
+                    ":partition": s(keys.listing_partition(tenant_id, pool_id)),
+                    ":first": s(keys.listing_position(created, first)),
+                    ":last": s(keys.listing_position(created, first + count - 1)),
+                },
+            )
+            code_keys += [{"pk": entry["pk"], "sk": entry["sk"]} for entry in entries]
+        self.delete_codes(batch_id, code_keys)
 
-    def delete_pairs(self, batch_id: str, pairs: Sequence[tuple[Item, Item]]) -> None:
-        """Delete staged codes of ``batch_id`` (code key, pointer key) with their id pointers,
-        each pair in one transaction, so no moment leaves a pointer without its code. A code no
-        longer staged by the batch (cleared already, or never written) is left alone; its
-        pointer's number belongs to the batch alone, so the pointer goes in any case."""
-        for chunk in chunked(pairs, PAIRS_PER_TRANSACTION):
-            actions: list[Item] = []
-            for code_key, pointer_key in chunk:
-                actions.append(
-                    {"Delete": {"TableName": self._table.name, **staged_by(code_key, batch_id)}}
-                )
-                actions.append({"Delete": {"TableName": self._table.name, "Key": pointer_key}})
+    def delete_codes(self, batch_id: str, code_keys: Sequence[Item]) -> None:
+        """Delete the codes among ``code_keys`` still staged by ``batch_id``, 100 a transaction;
+        one no longer staged by it (cleared already, or never written) is left alone."""
+        for chunk in chunked(code_keys, TRANSACTION_LIMIT):
+            actions = [
+                {"Delete": {"TableName": self._table.name, **staged_by(key, batch_id)}}
+                for key in chunk
+            ]
             while actions:
                 try:
                     self._table.transact(actions)
@@ -209,15 +219,10 @@ def staged(item: Item, stage: Stage) -> Item:
         "staged_until": n(stage.deadline),
         "staged_first": n(stage.first_number),
         "staged_count": n(stage.size),
+        "staged_pools": {"SS": sorted(stage.pools)},
         # Kept after the marker goes: which add a code came in with (readers' snapshots).
         "added_batch": s(stage.batch_id),
     }
-
-
-def staged_pointer(pointer: Item, code_item: Item) -> Item:
-    """A staged code's id pointer, naming the code's key: whoever clears the batch finds the code
-    through it, whatever the tenant's case rule is by then."""
-    return {**pointer, "code_pk": code_item["pk"]}
 
 
 def staged_by(key: Item, batch_id: str) -> Item:
