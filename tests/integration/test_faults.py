@@ -62,6 +62,7 @@ from promo.services.listing import CodeQuery, list_codes
 from promo.store.client import _CONFIG as FUNCTION_CLIENT_CONFIG
 from promo.store.codes import visibility
 from promo.store.codes.bulk_staging import BulkAdds
+from promo.store.codes.visibility import Stage
 from promo.store.table import ConditionFailed
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
@@ -616,7 +617,9 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
     rounds: int,
 ) -> None:
     existing = stores.codes.add("acme", {"spring": pool()}, new_codes("spring", 6, "OLD"), ACTOR)
-    injector = FaultInjector(SEED + size, rate=0.2)
+    # The id counter is called once an add, too few times for the random draws to be sure to
+    # strike it: its first call is planned to be struck.
+    injector = FaultInjector(SEED + size, rate=0.2, planned={"UpdateItem": [DROPPED]})
     writer = faulty(injector, BULK_WRITE_CONCURRENCY=1)  # one thread: the same faults every run
     outcomes: Counter[str] = Counter()
 
@@ -663,8 +666,8 @@ def test_given_faults_at_every_store_call_then_each_bulk_add_is_all_or_nothing(
             committed = outcomes_of.get(item["staged_batch"]["S"]) == "COMMITTED"
             assert (stores.codes.get("acme", value) is not None) == committed
     kinds = {"UpdateItem", "TransactWriteItems", "BatchGetItem", "GetItem"}
-    if size > 50:  # rollbacks of the refused staged adds, and their commits
-        kinds |= {"DeleteItem", "BatchWriteItem"}
+    if size > 50:  # id pointers of the staged adds, and their rollbacks
+        kinds |= {"BatchWriteItem"}
     assert kinds <= set(injector.by_operation())
 
     report(capsys, f"bulk adds of {size} under faults: {dict(outcomes)}", injector)
@@ -767,7 +770,7 @@ def test_given_the_writer_dies_while_staging_then_no_code_of_the_batch_is_visibl
     real_stage = BulkAdds._stage_chunk
     staged_chunks: list[int] = []
 
-    def stage_then_die(self: BulkAdds, chunk: Any, stage: tuple[str, int]) -> Any:
+    def stage_then_die(self: BulkAdds, chunk: Any, stage: Stage) -> Any:
         if staged_chunks:  # dies once the first chunk is staged
             raise WriterDied
         staged_chunks.append(len(chunk))
@@ -822,7 +825,7 @@ def test_given_an_undecided_stage_filling_the_shard_then_claims_still_find_the_c
     real_stage = BulkAdds._stage_chunk
     staged_chunks: list[int] = []
 
-    def stage_then_die(self: BulkAdds, chunk: Any, stage: tuple[str, int]) -> Any:
+    def stage_then_die(self: BulkAdds, chunk: Any, stage: Stage) -> Any:
         if len(staged_chunks) == 3:  # 300 codes staged, never committed
             raise WriterDied
         staged_chunks.append(len(chunk))

@@ -26,6 +26,7 @@ from promo.domain.models import (
     Recipient,
     Window,
 )
+from promo.store.codes.bulk_staging import BulkAdds
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
@@ -108,6 +109,59 @@ def test_given_existing_values_when_adding_a_batch_then_each_conflict_is_named_a
     assert {code.value for _, code in stores.codes.list("acme", ["spring"])} == {
         c.value for c in existing
     }
+
+
+@pytest.mark.parametrize("size", [10, 180], ids=["one transaction", "staged batch"])
+def test_given_an_add_sent_again_when_refused_then_it_burns_no_ids(
+    stores: Stores, size: int
+) -> None:
+    the_pool, codes = add(stores, size)
+    before = stores.codes.created_count("acme")
+
+    with pytest.raises(DuplicateValues):  # nothing of it was written
+        stores.codes.add(
+            "acme", {"spring": the_pool}, [NewCode("spring", c.value) for c in codes], ACTOR
+        )
+
+    assert stores.codes.created_count("acme") == before
+    (next_code,) = stores.codes.add(
+        "acme", {"spring": the_pool}, [NewCode("spring", "NEXT")], ACTOR
+    )
+    assert next_code.number == before + 1
+
+
+def test_given_another_add_took_ids_meanwhile_when_refused_then_its_ids_stay_a_gap(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_pool, codes = add(stores, 3)
+    real_write = BulkAdds.write_codes
+
+    def another_add_first(self: BulkAdds, *args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(BulkAdds, "write_codes", real_write)
+        stores.codes.add("acme", {"spring": the_pool}, [NewCode("spring", "OTHER")], ACTOR)
+        real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkAdds, "write_codes", another_add_first)
+    with pytest.raises(DuplicateValues):
+        stores.codes.add("acme", {"spring": the_pool}, [NewCode("spring", codes[0].value)], ACTOR)
+
+    other = stores.codes.get("acme", "OTHER")
+    assert other is not None
+    assert other.number == 5  # after the refused add's id 4, which stays unused
+    assert stores.codes.created_count("acme") == 5
+
+
+def test_given_a_staged_add_refused_after_some_stages_landed_then_its_ids_stay_a_gap(
+    stores: Stores,
+) -> None:
+    """Stages that landed were written, then rolled back: their ids are not handed out again."""
+    the_pool, codes = add(stores, 3)
+    batch = [*new_codes("spring", 180, prefix="NEW"), NewCode("spring", codes[0].value)]
+
+    with pytest.raises(DuplicateValues):
+        stores.codes.add("acme", {"spring": the_pool}, batch, ACTOR)
+
+    assert stores.codes.created_count("acme") == 3 + len(batch)
 
 
 def test_given_a_staged_batch_when_it_commits_then_every_code_is_visible_and_claimable(

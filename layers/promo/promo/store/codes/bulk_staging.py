@@ -1,17 +1,19 @@
 """Adding codes, all or nothing: every code of an add, or none and every conflicting value named.
 
 Up to 50 codes (100 items with their id pointers) are one DynamoDB transaction. Larger adds
-are staged: every code is written in its final form plus a marker naming its batch, in parallel
-transactions conditional on the value being free, and the whole batch becomes visible at once
-when one commit record is written (``visibility``). A failed or abandoned stage is deleted.
+are staged: every code is written in its final form plus a marker naming its batch, the
+batch's integer ids and pools, in parallel transactions conditional on the value being free,
+its id pointer once it has landed, and the whole batch becomes visible at once when one commit
+record is written (``visibility``). A failed or abandoned stage is deleted, pointers first.
 """
 
+import contextlib
 import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from promo.domain import clock
 from promo.domain.errors import ConcurrentChange, DuplicateValues, StoreUnavailable
@@ -25,8 +27,8 @@ from promo.store.codes.visibility import (
     COMMITTED,
     NEW_ITEM,
     BatchOutcomes,
+    Stage,
     staged,
-    staged_by,
 )
 from promo.store.items import Item, code_from_item, key_of, n, s, window_attributes
 from promo.store.table import (
@@ -37,6 +39,9 @@ from promo.store.table import (
     TransactionCancelled,
     chunked,
 )
+
+if TYPE_CHECKING:  # only bulk adds need threads, and cold starts should not import them
+    from concurrent.futures import Future
 
 # Two items per code (code + id pointer), so this many codes fit one atomic transaction.
 _CODES_PER_TRANSACTION = TRANSACTION_LIMIT // 2
@@ -85,7 +90,11 @@ class BulkAdds:
             for offset, code in enumerate(new_codes)
         ]
         if len(codes_items) <= _CODES_PER_TRANSACTION:
-            self.write_codes(codes_items, stage=None)
+            try:
+                self.write_codes(codes_items, stage=None)
+            except (DuplicateValues, ConcurrentChange):  # refused: the transaction wrote nothing
+                self._give_back_numbers(tenant_id, first_number, len(codes_items))
+                raise
         else:
             self._add_staged(tenant_id, codes_items, now, actor)
         return [code_from_item(code_item) for code_item, _ in codes_items]
@@ -100,6 +109,18 @@ class BulkAdds:
         )
         return int(attributes["next_number"]["N"]) - count + 1
 
+    def _give_back_numbers(self, tenant_id: str, first: int, count: int) -> None:
+        """Return the ids of an add refused before any item of it was written, unless another
+        add took ids since: none of them was ever stored or answered, so every id still names
+        one code at most, forever. If it fails, the ids are a gap, as before."""
+        with contextlib.suppress(ConditionFailed, StoreUnavailable):
+            self._table.update(
+                Key=keys.counter_key(tenant_id),
+                UpdateExpression="SET next_number = :before",
+                ConditionExpression="next_number = :last",
+                ExpressionAttributeValues={":before": n(first - 1), ":last": n(first + count - 1)},
+            )
+
     def created_count(self, tenant_id: str) -> int:
         """How many codes the tenant ever created: an upper bound on the values it holds."""
         item = self._table.get(keys.counter_key(tenant_id))
@@ -108,7 +129,7 @@ class BulkAdds:
     def write_codes(
         self,
         codes_items: Sequence[tuple[Item, Item]],
-        stage: tuple[str, int] | None,
+        stage: Stage | None,
         with_pointers: bool = True,
     ) -> None:
         """One transaction; raises DuplicateValues naming every value already present."""
@@ -118,7 +139,7 @@ class BulkAdds:
                 {
                     "Put": {
                         "TableName": self._table.name,
-                        "Item": code_item if stage is None else staged(code_item, *stage),
+                        "Item": code_item if stage is None else staged(code_item, stage),
                         "ConditionExpression": NEW_ITEM,
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
@@ -176,34 +197,45 @@ class BulkAdds:
         # Imported here: only bulk adds need threads, and cold starts should not pay for them.
         from concurrent.futures import ThreadPoolExecutor
 
-        batch_id = uuid.uuid4().hex
+        first_number = int(codes_items[0][0]["number"]["N"])
         deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
-        pointers = [pointer for _, pointer in codes_items]
+        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
+        stage = Stage(uuid.uuid4().hex, deadline, first_number, len(codes_items), tuple(pools))
         # Staged codes fill whole transactions; their id pointers need no condition (numbers
-        # come from the counter) and go in cheaper batch writes alongside, all before the commit.
+        # come from the counter) and go in cheaper batch writes, each once its code has landed:
+        # a pointer never exists without a staged code that leads whoever clears the batch to
+        # it. They are queued after every stage, so no worker waiting on a stage holds one up.
+        chunks = list(chunked(codes_items, TRANSACTION_LIMIT))
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            futures = [
-                pool.submit(self._stage_chunk, chunk, (batch_id, deadline))
-                for chunk in chunked(codes_items, TRANSACTION_LIMIT)
+            staging = [pool.submit(self._stage_chunk, chunk, stage) for chunk in chunks]
+            pointing = [
+                pool.submit(self._put_pointers, staged_chunk, [p for _, p in part])
+                for staged_chunk, chunk in zip(staging, chunks, strict=True)
+                for part in chunked(chunk, BATCH_WRITE_LIMIT)
             ]
-            futures += [
-                pool.submit(self._put_pointers, chunk)
-                for chunk in chunked(pointers, BATCH_WRITE_LIMIT)
-            ]
-            outcomes = [future.result() for future in futures]
+            outcomes = [future.result() for future in staging]
+            outcomes += [future.result() for future in pointing]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         in_flight = [v for o in outcomes if isinstance(o, ConcurrentChange) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
         if failed or time.time() >= deadline:
-            self._unstage(codes_items, batch_id)
+            # A refused transaction wrote nothing; any other may have landed.
+            refused = (DuplicateValues, ConcurrentChange)
+            landed = [
+                chunk
+                for chunk, outcome in zip(chunks, outcomes[: len(chunks)], strict=True)
+                if not isinstance(outcome, refused)
+            ]
+            self._unstage(landed, stage.batch_id)
+            if not landed:
+                self._give_back_numbers(tenant_id, stage.first_number, stage.size)
             if duplicates:
                 raise DuplicateValues(duplicates)
             if in_flight:
                 raise ConcurrentChange(in_flight)
             raise StoreUnavailable(_FAILED)
-        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
-        if not self._commit(tenant_id, batch_id, pools, now, actor):
-            self._unstage(codes_items, batch_id)
+        if not self._commit(tenant_id, stage.batch_id, pools, now, actor):
+            self._unstage(chunks, stage.batch_id)
             raise StoreUnavailable(_FAILED)
 
     def _commit(
@@ -242,37 +274,34 @@ class BulkAdds:
         return True
 
     def _stage_chunk(
-        self, chunk: Sequence[tuple[Item, Item]], stage: tuple[str, int]
+        self, chunk: Sequence[tuple[Item, Item]], stage: Stage
     ) -> DuplicateValues | StoreUnavailable | None:
         try:
             self.write_codes(chunk, stage, with_pointers=False)
-        except (DuplicateValues, StoreUnavailable) as failure:
+        except (DuplicateValues, StoreUnavailable) as failure:  # ConcurrentChange is one too
             return failure
         return None
 
-    def _put_pointers(self, pointers: Sequence[Item]) -> StoreUnavailable | None:
+    def _put_pointers(
+        self,
+        staged_chunk: "Future[DuplicateValues | StoreUnavailable | None]",
+        pointers: list[Item],
+    ) -> StoreUnavailable | None:
+        if staged_chunk.result() is not None:
+            return None  # its codes did not land (that failure is the stage's to report)
         try:
             self._table.batch_put(pointers)
         except StoreUnavailable as failure:
             return failure
         return None
 
-    def _unstage(self, codes_items: Sequence[tuple[Item, Item]], batch_id: str) -> None:
-        """Roll back a staged batch: delete whatever of it was written."""
-        code_keys = [key_of(code_item) for code_item, _ in codes_items]
-        for chunk in chunked(code_keys, TRANSACTION_LIMIT):
-            try:
-                self._table.transact(
-                    [
-                        {"Delete": {"TableName": self._table.name, **staged_by(key, batch_id)}}
-                        for key in chunk
-                    ]
-                )
-            except TransactionCancelled:
-                # Some were never written, or a reader cleared them: delete one by one.
-                for key in chunk:
-                    self._outcomes.delete_staged(key, batch_id)
-        self._table.batch_delete([key_of(pointer) for _, pointer in codes_items])
+    def _unstage(self, chunks: Sequence[Sequence[tuple[Item, Item]]], batch_id: str) -> None:
+        """Roll back a staged batch: delete whatever of it was written, pointers first (while
+        any is left, a staged code of it is too, for whoever clears the batch to meet)."""
+        self._table.batch_delete([key_of(pointer) for chunk in chunks for _, pointer in chunk])
+        self._outcomes.delete_codes(
+            batch_id, [key_of(code_item) for chunk in chunks for code_item, _ in chunk]
+        )
 
 
 def new_code_item(

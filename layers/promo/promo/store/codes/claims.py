@@ -7,6 +7,7 @@ whatever the concurrency. The one fact judged from a read is a candidate's valid
 which no write changes after the code is created: the index entry carries it.
 """
 
+import contextlib
 import random
 import threading
 import time
@@ -206,7 +207,9 @@ class Claims:
             return False
         outcome = self._outcomes.of_item(tenant_id, item)
         if outcome == ABORTED:
-            self._outcomes.clear_staged(tenant_id, item)
+            # Housekeeping, not the claim: a function that may not delete leaves it to others.
+            with contextlib.suppress(StoreUnavailable):
+                self._outcomes.clear_staged(tenant_id, item)
         elif outcome is None:
             undecided.add(batch)
         return outcome == COMMITTED

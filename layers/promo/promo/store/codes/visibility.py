@@ -7,19 +7,42 @@ deadline), so a late commit and a reader's abort cannot both win. Final outcomes
 so each function instance reads one at most once.
 """
 
-import contextlib
 import time
+from collections.abc import Sequence
+from typing import NamedTuple
 
+from promo.domain.errors import StoreUnavailable
 from promo.store import keys
 from promo.store.items import Item, key_of, n, s
-from promo.store.table import ConditionFailed, Table
+from promo.store.table import (
+    TRANSACTION_LIMIT,
+    ConditionFailed,
+    Table,
+    TransactionCancelled,
+    chunked,
+)
 
 COMMITTED, ABORTED = "COMMITTED", "ABORTED"
 NEW_ITEM = "attribute_not_exists(pk)"
 NOT_STAGED = "attribute_not_exists(staged_batch)"
 STAGE_ATTRIBUTES = "staged_batch, staged_until"
+# What a code's first change removes: the marker, and the batch's numbers (not in the index).
+_STAGE_MARKS = f"{STAGE_ATTRIBUTES}, staged_first, staged_count, staged_pools"
 # Final batch outcomes remembered per function instance; each is read once, then never changes.
 _REMEMBERED_OUTCOMES = 10_000
+
+
+class Stage(NamedTuple):
+    """What marks the codes of one staged bulk add: its batch, the deadline past which anyone may
+    abort it, its integer ids (consecutive: one counter update allocated them) and its pools.
+    Whoever clears the aborted batch finds its pointers by those ids, and its codes in the
+    listing index, where they sit side by side (same creation time, consecutive ids)."""
+
+    batch_id: str
+    deadline: int
+    first_number: int
+    size: int
+    pools: tuple[str, ...]
 
 
 class BatchOutcomes:
@@ -29,6 +52,8 @@ class BatchOutcomes:
         self._table = table
         # (tenant, batch) -> (final outcome, commit time in ms since the epoch; 0 if unknown)
         self._outcomes: dict[tuple[str, str], tuple[str, int]] = {}
+        # Aborted batches this instance cleared whole; a code of one met later is cleared alone.
+        self._cleared: set[str] = set()
 
     def abort(self, tenant_id: str, batch_id: str) -> str:
         """Write the batch's abort record unless it already has an outcome; the final outcome."""
@@ -76,21 +101,75 @@ class BatchOutcomes:
         """Whether a code item exists for readers: not staged, or staged by a committed batch."""
         return self.of_item(item["tenant"]["S"], item) == COMMITTED
 
-    def delete_staged(self, key: Item, batch_id: str) -> None:
-        with contextlib.suppress(ConditionFailed):  # already gone, or never staged by the batch
-            self._table.delete(**staged_by(key, batch_id))
-
     def clear_staged(self, tenant_id: str, item: Item) -> None:
-        """Delete a code staged by an aborted batch and the id pointer written for it (unless
-        the pointer now names another code), so an abandoned stage leaves nothing behind."""
-        self.delete_staged(key_of(item), item["staged_batch"]["S"])
-        with contextlib.suppress(ConditionFailed):
-            self._table.delete(
-                Key=keys.number_key(tenant_id, int(item["number"]["N"])),
-                ConditionExpression="#uuid = :uuid",
-                ExpressionAttributeNames={"#uuid": "uuid"},
-                ExpressionAttributeValues={":uuid": item["uuid"]},
+        """Delete a code staged by an aborted batch with its id pointer and, the first time this
+        instance meets the batch, every other code and pointer of the batch, so an abandoned
+        stage leaves nothing behind whatever moment its writer died at."""
+        batch_id = item["staged_batch"]["S"]
+        whole = item
+        if "staged_count" not in item and batch_id not in self._cleared:
+            # An index entry: the index does not carry the batch's ids and pools, the item does.
+            whole = self._table.get(key_of(item)) or item
+        if batch_id in self._cleared or "staged_count" not in whole:
+            # Cleared already (this is an index entry read before, or a stage that landed
+            # late), or staged before stages named their ids: this code alone.
+            self._table.batch_delete([keys.number_key(tenant_id, int(item["number"]["N"]))])
+            self.delete_codes(batch_id, [key_of(item)])
+            return
+        self.clear_batch(tenant_id, whole)
+        if len(self._cleared) >= _REMEMBERED_OUTCOMES:
+            self._cleared.clear()
+        self._cleared.add(batch_id)  # once done: a clear that failed part-way is tried again
+
+    def clear_batch(self, tenant_id: str, staged_item: Item) -> None:
+        """Delete every pointer and code of the aborted batch that staged ``staged_item``.
+
+        Pointers go first: a pointer is written only once its code has landed, so while any
+        pointer of the batch exists a staged code of it does too, and whoever meets that code
+        clears the batch again. The codes are found in the listing index by their pools,
+        creation time and ids (the deadline has passed long after the index caught up)."""
+        batch_id = staged_item["staged_batch"]["S"]
+        first, count = int(staged_item["staged_first"]["N"]), int(staged_item["staged_count"]["N"])
+        numbers = range(first, first + count)
+        pointers = self._table.batch_get([keys.number_key(tenant_id, k) for k in numbers], "pk, sk")
+        self._table.batch_delete([key_of(pointer) for pointer in pointers])
+        created = staged_item["created_at"]["S"]
+        code_keys: list[Item] = []
+        for pool_id in staged_item["staged_pools"]["SS"]:
+            entries = self._table.paginate(
+                self._table.query,
+                IndexName=keys.TableLayout().listing_index,
+                KeyConditionExpression="list_pk = :partition AND list_sk BETWEEN :first AND :last",
+                ExpressionAttributeValues={
+                    ":partition": s(keys.listing_partition(tenant_id, pool_id)),
+                    ":first": s(keys.listing_position(created, first)),
+                    ":last": s(keys.listing_position(created, first + count - 1)),
+                },
             )
+            code_keys += [{"pk": entry["pk"], "sk": entry["sk"]} for entry in entries]
+        self.delete_codes(batch_id, code_keys)
+
+    def delete_codes(self, batch_id: str, code_keys: Sequence[Item]) -> None:
+        """Delete the codes among ``code_keys`` still staged by ``batch_id``, 100 a transaction;
+        one no longer staged by it (cleared already, or never written) is left alone."""
+        for chunk in chunked(code_keys, TRANSACTION_LIMIT):
+            actions = [
+                {"Delete": {"TableName": self._table.name, **staged_by(key, batch_id)}}
+                for key in chunk
+            ]
+            while actions:
+                try:
+                    self._table.transact(actions)
+                    break
+                except TransactionCancelled as cancelled:
+                    refused = {
+                        index
+                        for index, reason in enumerate(cancelled.reasons)
+                        if reason.get("Code") == "ConditionalCheckFailed"
+                    }
+                    if not refused:
+                        raise StoreUnavailable("Clearing an aborted bulk add failed.") from None
+                    actions = [a for index, a in enumerate(actions) if index not in refused]
 
     def clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
         """Clear a staged item of an aborted batch (its writer died, or gave up); True if so."""
@@ -131,15 +210,18 @@ class Snapshot:
         return decided
 
 
-def staged(item: Item, batch_id: str, deadline: int) -> Item:
+def staged(item: Item, stage: Stage) -> Item:
     """A staged copy: invisible to readers and claims until its batch commits, and from then on
     visible as it is, marked until its first change (readers check the batch's outcome)."""
     return {
         **item,
-        "staged_batch": s(batch_id),
-        "staged_until": n(deadline),
+        "staged_batch": s(stage.batch_id),
+        "staged_until": n(stage.deadline),
+        "staged_first": n(stage.first_number),
+        "staged_count": n(stage.size),
+        "staged_pools": {"SS": sorted(stage.pools)},
         # Kept after the marker goes: which add a code came in with (readers' snapshots).
-        "added_batch": s(batch_id),
+        "added_batch": s(stage.batch_id),
     }
 
 
@@ -160,5 +242,5 @@ def settled(batch: str | None) -> tuple[str, Item, str]:
     return (
         f"({NOT_STAGED} OR staged_batch = :batch)",
         {":batch": s(batch)},
-        f", {STAGE_ATTRIBUTES}",
+        f", {_STAGE_MARKS}",
     )
