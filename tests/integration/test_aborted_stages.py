@@ -26,12 +26,15 @@ from promo.store import keys
 from promo.store.codes import visibility
 from promo.store.codes.bulk_staging import BulkAdds
 from promo.store.items import s
+from tests.integration.test_faults import REFUSED, SEED, FaultInjector, FaultyStores, faulty
 from tests.support.builders import ACTOR, new_codes, pool, tenant
 from tests.support.processes import process_client, thread_stores
 from tests.support.tables import Stores
 from tools.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.integration
+
+__all__ = ["faulty"]  # the fixture, shared with test_faults
 
 SIZE = 1000  # Mews' largest add: 10 stage transactions of 100 codes, then 40 pointer writes
 PREFIX = "KILLED"
@@ -244,3 +247,37 @@ def test_given_an_id_pointer_naming_another_code_or_none_then_its_id_finds_nothi
     query = CodeQuery(["acme"], None, "mews", [*orphan_ids, live.uuid], None, 100, None)
     assert [code.uuid for code in list_codes(reader.services(), query).codes] == [live.uuid]
     assert reader.codes.get_by_number("acme", live.number) == live
+
+
+class _Killed(BaseException):
+    """The writer's end, in this process: no rollback runs."""
+
+
+def test_given_a_reader_that_may_not_write_meets_an_expired_stage_then_it_finds_nothing_and_fails_not(
+    stores: Stores, faulty: FaultyStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validate and the listings may only read (template.yaml), so the abort record a reader
+    writes for a stage past its deadline is refused them: they must answer as the table
+    stands, the codes absent, not fail; a function that may write settles the batch later."""
+    batch = new_codes("spring", 120, "UNDECIDED")
+    before = stores.codes.created_count("acme")
+    numbers = range(before + 1, before + len(batch) + 1)
+
+    def killed(*_: Any) -> NoReturn:
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BulkAdds, "_commit", killed)
+        with pytest.raises(_Killed):
+            stores.fresh().codes.add("acme", {"spring": pool()}, batch, ACTOR)
+    past_every_deadline(monkeypatch, stores)
+    refused_writes = FaultInjector(SEED, planned={"PutItem:commit": [REFUSED] * 16}, tally=False)
+    reader = faulty(refused_writes)
+
+    assert reader.codes.get("acme", batch[0].value) is None
+    assert list(reader.codes.list("acme", ["spring"])) == []
+    assert refused_writes.injected[("PutItem:commit", REFUSED)] >= 1  # the abort was refused
+    assert len(items_numbered(stores, numbers)["codes"]) == len(batch)  # nothing cleared yet
+
+    assert stores.fresh().codes.get("acme", batch[0].value) is None  # may write: aborts
+    assert items_numbered(stores, numbers) == {"codes": [], "pointers": []}

@@ -82,7 +82,13 @@ class BatchOutcomes:
         outcome = None if item is None else str(item.get("outcome", {"S": COMMITTED})["S"])
         committed_at = int(item["committed_at"]["N"]) if item and "committed_at" in item else 0
         if outcome is None and deadline is not None and deadline < time.time():
-            outcome = self.abort(tenant_id, batch_id)
+            try:
+                outcome = self.abort(tenant_id, batch_id)
+            except StoreUnavailable:
+                # A function that may only read (validate, listings) or a throttled table: the
+                # batch stays undecided here, so its codes stay what they are to every reader
+                # until a commit lands, invisible; a function that may write settles it.
+                return None, 0
         if outcome is None:
             return None, 0
         if len(self._outcomes) >= _REMEMBERED_OUTCOMES:
