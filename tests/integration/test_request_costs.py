@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from promo.domain.errors import NoCodeAvailable
-from promo.domain.models import Issuance, Receipt, Window
+from promo.domain.models import Issuance, NewCode, Receipt, Window
+from promo.store import keys
 from tests.support.builders import ACTOR, moment, new_codes, pool, tenant
 from tests.support.tables import Stores
 
@@ -130,6 +131,37 @@ def test_an_empty_pool_is_reported_after_reading_each_shard_once(stores: Stores)
         stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
     # Known small now, every shard is read whole: one query each.
     assert again.calls == Counter({"Query": 4})
+
+
+def test_a_shard_read_empty_lately_is_read_after_the_others(stores: Stores) -> None:
+    """An instance that read every shard empty, then codes added to one shard of four: the
+    refilled shard is still found, and later pages come from it without a query of the empty
+    ones (each of three later reads started at an empty shard with probability 3/4 before)."""
+    the_pool = pool(shard_count=4)
+    stores.catalog.put_pool(the_pool)
+    with pytest.raises(NoCodeAvailable):  # every shard read empty, and remembered so
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
+    values = (f"CODE{i:05d}" for i in range(10**5))
+    in_shard = [v for v in values if keys.shard_of(keys.index_position(v), 4) == 2][:200]
+    codes = [NewCode("spring", value, Window()) for value in in_shard]
+    stores.codes.add("acme", {"spring": the_pool}, codes, ACTOR)
+    partitions: list[str] = []
+
+    def query(params: Any, **_: Any) -> None:
+        values = params.get("ExpressionAttributeValues", {})
+        partitions.append(values.get(":partition", {}).get("S", "another query"))
+
+    stores.client.meta.events.register("before-parameter-build.dynamodb.Query", query)
+    try:
+        stores.codes.claim(the_pool, Issuance(moment(), ACTOR))  # read empty lately, not skipped
+        partitions.clear()
+        for _ in range(len(codes) - 1):
+            stores.codes.claim(the_pool, Issuance(moment(), ACTOR))
+    finally:
+        stores.client.meta.events.unregister("before-parameter-build.dynamodb.Query", query)
+
+    assert partitions  # later pages were read, each from the shard that holds the codes
+    assert set(partitions) == {keys.available_partition("acme", "spring", 2)}
 
 
 def test_the_last_codes_of_a_pool_cost_no_write_on_a_stale_page(stores: Stores) -> None:

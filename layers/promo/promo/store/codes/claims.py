@@ -40,6 +40,9 @@ _BACKOFF = 0.001
 _BACKOFF_CAP = 0.05
 # A pool where this instance lost a write this recently is crowded: small shards are not held.
 _CROWD_SECONDS = 1.0
+# A shard this instance read empty this recently is tried after the others, not skipped: a bulk
+# add may refill it, and "none available" still reads every shard.
+_EMPTY_SECONDS = 10.0
 _CANDIDATE_NAMES = {"#value": "value", "#uuid": "uuid", "#number": "number"}
 
 
@@ -61,6 +64,8 @@ class Claims:
         # Per pool, the shards last seen holding less than a page: read whole, in one query.
         self._sparse: dict[tuple[str, str], set[int]] = {}
         self._lost_at: dict[str, float] = {}  # per pool, when this instance last lost a write
+        # Per pool, when this instance last read each of its shards empty.
+        self._empty_at: dict[tuple[str, str], dict[int, float]] = {}
 
     def claim(self, pool: Pool, issuance: Issuance) -> Code:
         """Issue any available code of ``pool``: one conditional write in the steady state.
@@ -152,19 +157,28 @@ class Claims:
         meet (``python -m bench.conflicts`` simulates it; docs/capacity.md). If that shard is
         empty, each other shard is read once from its start (one query each: shards are nearly
         empty by then), so the pool is known empty after at most ``shard_count + 1`` queries.
-        Shards in ``emptied`` were read to their end by the same claim and are skipped. Codes
+        Shards in ``emptied`` were read to their end by the same claim and are skipped; those
+        this instance read empty lately are read after the others, never skipped. Codes
         of bulk adds not committed (yet) are read past, not counted, so they never make a pool
         look empty. ``existed``: only codes created by ``at`` (a backdated claim).
         """
         undecided: set[str] = set()
+        empty_at = self._empty_at.setdefault((pool.tenant_id, pool.pool_id), {})
+        now = time.monotonic()
+        lately = {n for n, when in empty_at.items() if now - when < _EMPTY_SECONDS}
         shards = [n for n in range(pool.shard_count) if n not in emptied]
-        first = random.randrange(len(shards)) if shards else 0  # noqa: S311 - spreading load
-        for step in range(len(shards)):
-            shard = shards[(first + step) % len(shards)]
+        fresh = [n for n in shards if n not in lately]
+        first = random.randrange(len(fresh or shards)) if shards else 0  # noqa: S311 - spreading load
+        # A random shard among those not read empty lately, then the rest of them, then those.
+        order = fresh[first:] + fresh[:first] if fresh else shards[first:] + shards[:first]
+        order += [n for n in shards if n not in order]
+        for step, shard in enumerate(order):
             page = self._read_shard(pool, shard, at, (existed, undecided), whole=step > 0)
             if page:
+                empty_at.pop(shard, None)
                 return page
             emptied.add(shard)
+            empty_at[shard] = time.monotonic()
         return []
 
     def _read_shard(
