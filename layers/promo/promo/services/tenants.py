@@ -73,7 +73,7 @@ def put_tenant(catalog: CatalogStore, codes: CodeStore, tenant: Tenant, settle: 
         _refuse_blocking([*values, *late], tenant.case_sensitive)
         pointed += _point(codes, tenant, late)
         if marked.case_switch_until is None or clock.now() >= marked.case_switch_until:
-            raise ConcurrentChange([], "The switch outlasted its mark; nothing changed, run it")
+            raise ConcurrentChange([], "The switch outlasted its mark; run it again")
         catalog.end_case_switch(marked, tenant)
     except BaseException:
         codes.unpoint_folded(tenant.tenant_id, pointed)
