@@ -165,22 +165,8 @@ def _substituted(value: Any, template: dict[str, Any], parameters: Mapping[str, 
     return {key: _substituted(entry, template, parameters) for key, entry in value.items()}
 
 
-def _resolved(
-    entries: list[Any], template: dict[str, Any], parameters: Mapping[str, str]
-) -> list[Any]:
-    """A list with each ``!If [condition, then, !Ref AWS::NoValue]`` entry resolved."""
-    resolved = []
-    for entry in entries:
-        if "Fn::If" in entry:
-            condition, then, otherwise = entry["Fn::If"]
-            entry = then if _holds(condition, template, parameters) else otherwise
-        if entry != {"Ref": "AWS::NoValue"}:
-            resolved.append(_substituted(entry, template, parameters))
-    return resolved
-
-
 def create_table_request(
-    table_name: str, path: Path = TEMPLATE, parameters: dict[str, str] | None = None
+    table_name: str, path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """``CreateTable`` arguments for the template's one table, under another name, as the
     stack would make it with ``parameters`` (the template's defaults otherwise).
@@ -189,10 +175,12 @@ def create_table_request(
     (DynamoDB Local serves it, and ``make run`` reads it); protection, encryption, recovery and
     TTL are account-side settings DynamoDB Local and moto do not model.
     """
-    tables = resources_of_type("AWS::DynamoDB::Table", path)
+    given = parameters or {}
+    resources = deployed(given, path)["Resources"].values()
+    tables = [resource for resource in resources if resource["Type"] == "AWS::DynamoDB::Table"]
     if len(tables) != 1:
         raise ValueError(f"template.yaml must define exactly one table, found {len(tables)}")
-    properties = next(iter(tables.values()))["Properties"]
+    properties = tables[0]["Properties"]
     request: dict[str, Any] = {
         "TableName": table_name,
         "BillingMode": properties["BillingMode"],
@@ -200,8 +188,8 @@ def create_table_request(
         "KeySchema": properties["KeySchema"],
     }
     if properties.get("GlobalSecondaryIndexes"):
-        request["GlobalSecondaryIndexes"] = _resolved(
-            properties["GlobalSecondaryIndexes"], load_template(path), parameters or {}
+        request["GlobalSecondaryIndexes"] = _substituted(
+            properties["GlobalSecondaryIndexes"], load_template(path), given
         )
     stream = properties.get("StreamSpecification")
     if stream:

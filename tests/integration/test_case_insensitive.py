@@ -135,7 +135,7 @@ def test_given_a_value_held_at_a_folded_key_when_pointers_are_written_then_the_c
     stores.codes.add("acme", {"spring": pool()}, [NewCode("spring", v) for v in values], ACTOR)
 
     with pytest.raises(CaseRuleRefused) as refused:
-        stores.codes.point_folded("acme", ["ALPHA-1", "BETA-1"], take_back=True)
+        stores.codes.point_folded("acme", ["ALPHA-1", "BETA-1"])
 
     assert refused.value.values == ["BETA-1", "beta-1"]
     assert pointers(stores) == []

@@ -111,5 +111,5 @@ def _point(codes: CodeStore, tenant: Tenant, values: list[str]) -> list[str]:
     if tenant.case_sensitive:
         return []
     unfolded = [value for value in values if fold_value(value) != value]
-    codes.point_folded(tenant.tenant_id, unfolded, take_back=True)
+    codes.point_folded(tenant.tenant_id, unfolded)
     return unfolded

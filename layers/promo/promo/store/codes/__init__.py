@@ -58,9 +58,9 @@ class CodeStore:
     def created_count(self, tenant_id: str) -> int:
         return self._adds.created_count(tenant_id)
 
-    def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
+    def point_folded(self, tenant_id: str, values: Sequence[str]) -> None:
         """Make codes keyed by these values reachable by their fold (a switch to insensitive)."""
-        self._folding.point_folded(tenant_id, values, take_back)
+        self._folding.point_folded(tenant_id, values)
 
     def unpoint_folded(self, tenant_id: str, values: Sequence[str]) -> None:
         """Take back what ``point_folded`` wrote (a switch given up)."""

@@ -167,10 +167,10 @@ class Claims:
         now = time.monotonic()
         lately = {n for n, when in empty_at.items() if now - when < _EMPTY_SECONDS}
         shards = [n for n in range(pool.shard_count) if n not in emptied]
-        fresh = [n for n in shards if n not in lately]
-        first = random.randrange(len(fresh or shards)) if shards else 0  # noqa: S311 - spreading load
         # A random shard among those not read empty lately, then the rest of them, then those.
-        order = fresh[first:] + fresh[:first] if fresh else shards[first:] + shards[:first]
+        preferred = [n for n in shards if n not in lately] or shards
+        first = random.randrange(len(preferred)) if preferred else 0  # noqa: S311 - spreading load
+        order = preferred[first:] + preferred[:first]
         order += [n for n in shards if n not in order]
         for step, shard in enumerate(order):
             page = self._read_shard(pool, shard, at, (existed, undecided), whole=step > 0)

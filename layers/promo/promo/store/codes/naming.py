@@ -78,12 +78,12 @@ class CaseFolding:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def point_folded(self, tenant_id: str, values: Sequence[str], take_back: bool) -> None:
+    def point_folded(self, tenant_id: str, values: Sequence[str]) -> None:
         """A pointer at each value's folded key, each conditional on the key being free (or
         already pointing there: a repeated switch), so a code or pointer met there is a
         collision, unless it is the code itself (added already keyed by its fold).
-        Collisions are refused, naming both values; with ``take_back``, the pointers this call
-        wrote are deleted first, so a refused switch leaves nothing behind."""
+        Collisions are refused, naming both values, once the pointers this call wrote are
+        deleted, so a refused switch leaves nothing behind."""
         written: list[str] = []
         collisions: list[str] = []
         for value in values:
@@ -102,8 +102,7 @@ class CaseFolding:
                     collisions += [value, other]
         if not collisions:
             return
-        if take_back:
-            self.unpoint_folded(tenant_id, written)
+        self.unpoint_folded(tenant_id, written)
         raise CaseRuleRefused("Values collide when case is ignored", collisions)
 
     def unpoint_folded(self, tenant_id: str, values: Sequence[str]) -> None:
