@@ -68,7 +68,7 @@ def start() -> Any:
     return server
 
 
-def seed(tuning_only: bool = False) -> Any:
+def seed() -> Any:
     from promo import aws
     from promo.bootstrap import bootstrap, install
     from promo.domain.models import NewCode
@@ -85,18 +85,19 @@ def seed(tuning_only: bool = False) -> Any:
     # and ours (a code and its id pointer per code added) twice the floor's.
     ensure_table(svc, stream=False)
     apply_config(ROOT / "bench" / "bench.yaml", svc)
-    # What `python -m bench lambda costs` needs: the scenarios of their own modules.
-    tuning = [*lambda_instances.pools(), *((row.pool, 200) for row in lifecycle_costs.ROWS)]
-    everything = [
+    # Every scenario's pools, also when only some run: a 1,000-code add is a path DynamoDB Local
+    # compiles on first use, and the seeding's adds warm it for the measured ones.
+    pools = [
         # Four times what a level issues: its pages stay full, as in a pool's steady state,
         # instead of the end-game of the last codes, where each page needs two short reads.
         *((f"issue-{n}", ISSUES_PER_LEVEL * 4) for n in CONCURRENCY),
         ("warm-up", WARM_UP_ISSUES + 200),
         ("costs", 600),
         ("validate", 10),
-        *tuning,
+        *lambda_instances.pools(),
+        *((row.pool, 200) for row in lifecycle_costs.ROWS),
     ]
-    for pool_id, count in tuning if tuning_only else everything:
+    for pool_id, count in pools:
         pool = svc.catalog.get_pool("bench", pool_id)
         assert pool is not None
         for start_at in range(0, count, 1000):
@@ -219,6 +220,7 @@ def timed_parallel(callers: int, work: Callable[[], None]) -> float:
 def request_costs(requests: Requests) -> dict[str, Result]:
     from functions.maestra_sync.app import handler as issue_handler
     from functions.synctv_validate.app import handler as validate_handler
+    from promo import bootstrap
 
     event = maestra_issue_event("costs")
     for _ in range(20):  # steady state: credentials and pool cached
@@ -228,18 +230,41 @@ def request_costs(requests: Requests) -> dict[str, Result]:
     for _ in range(issues):
         invoke(issue_handler, event)
     per_issue = requests.total / issues
+    # Validate on a new instance's services: its first answer reads the device and tenant,
+    # the next ones fall within that one cache period. A refresh costs those reads again once
+    # per CONFIG_CACHE_SECONDS, whatever the traffic: a cost per instance and period, reported
+    # as such, not spread over whichever validates a run happens to time it among.
+    svc = bootstrap.services()
+    bootstrap.install(bootstrap.bootstrap(svc.settings, client=svc.codes.table.client))
     validate = validate_event("VALIDATE-000001")
-    invoke(validate_handler, validate)
     requests.reset()
+    invoke(validate_handler, validate)
+    first = requests.total
+    requests.reset()
+    started = time.monotonic()
     for _ in range(200):
         invoke(validate_handler, validate)
-    per_validate = requests.total / 200
+    within = time.monotonic() - started < svc.settings.config_cache_seconds
+    per_validate = requests.total / 200 if within else float("inf")
     return {
         "DynamoDB requests per issue from a pool": at_most(
             per_issue, 1.0, 1.2, "requests", f"uncontended, {issues} issues, auth cached"
         ),
         "DynamoDB requests per validate": at_most(
-            per_validate, 1.0, 1.0, "requests", "device cached"
+            per_validate,
+            1.0,
+            1.0,
+            "requests",
+            "200 validates within one configuration cache period"
+            if within
+            else "the 200 validates outlasted the configuration cache period",
+        ),
+        "DynamoDB requests, an instance's first validate": reported(
+            first,
+            1.0,
+            "requests",
+            "its code, and the device credential and tenant it then caches: read again once"
+            f" per {svc.settings.config_cache_seconds:g} s (CONFIG_CACHE_SECONDS)",
         ),
     }
 
@@ -529,34 +554,46 @@ def report(results: dict[str, Result]) -> None:
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
+def scenarios(svc: Any, requests: Requests) -> dict[str, Callable[[], dict[str, Result]]]:
+    """The bench's scenarios by name, in the order a full run takes them."""
+    client = svc.codes.table.client  # the handlers' own client, so its events count
+
+    def quiet[**P](scenario: Callable[P, dict[str, Result]]) -> Callable[P, dict[str, Result]]:
+        def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Result]:
+            with quiet_stdout():
+                return scenario(*args, **kwargs)
+
+        return run
+
+    return {
+        "issue": functools.partial(quiet(issue_throughput), requests, client),
+        "costs": lambda: (
+            quiet(request_costs)(requests) | quiet(lifecycle_costs.lifecycle_costs)(requests)
+        ),
+        "add": functools.partial(quiet(bulk_add), requests, client),
+        "validate": functools.partial(quiet(validate_latency), client),
+        "lambda": lambda_instances.lambda_shape,
+        "memory": peak_memory,
+        "cold": lambda: cold_imports() | cold_starts(svc),
+    }
+
+
 def main() -> int:
+    """``python -m bench``: every scenario; ``python -m bench lambda add``: those alone."""
     started = time.perf_counter()
     server = start()
     try:
-        # `python -m bench lambda costs`: those scenarios alone, while tuning.
-        only = set(sys.argv[1:])
-        svc = seed(tuning_only=bool(only))
-        client = svc.codes.table.client  # the handlers' own client, so its events count
-        requests = Requests(client)
+        svc = seed()
+        requests = Requests(svc.codes.table.client)
+        available = scenarios(svc, requests)
+        only = sys.argv[1:] or list(available)
+        unknown = set(only) - set(available)
+        if unknown:
+            raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
         results: dict[str, Result] = {}
-        if "costs" in only:
-            with quiet_stdout():
-                results |= lifecycle_costs.lifecycle_costs(requests)
-        if "lambda" in only:
-            results |= lambda_instances.lambda_shape()
-        if only:
-            report(results)
-            return 0 if all(r.met for r in results.values()) else 1
-        with quiet_stdout():
-            results |= issue_throughput(requests, client)
-            results |= request_costs(requests)
-            results |= lifecycle_costs.lifecycle_costs(requests)
-            results |= bulk_add(requests, client)
-            results |= validate_latency(client)
-        results |= lambda_instances.lambda_shape()
-        results |= peak_memory()
-        results |= cold_imports()
-        results |= cold_starts(svc)
+        for name, scenario in available.items():
+            if name in only:
+                results |= scenario()
         report(results)
     finally:
         server.stop()
