@@ -82,11 +82,10 @@ def holds_of(item: Mapping[str, Any]) -> tuple[Hold, ...]:
     """The uses held on a code item (``promo.store.codes.reservations``), by holder digest."""
     return tuple(
         Hold(
-            Recipient(attribute["M"]["kind"]["S"], attribute["M"]["id"]["S"]),
-            from_stored(attribute["M"]["held_until"]["S"]),
+            Recipient(item[name]["M"]["kind"]["S"], item[name]["M"]["id"]["S"]),
+            from_stored(item[name]["M"]["held_until"]["S"]),
         )
-        for name, attribute in sorted(item.items())
-        if name.startswith(HOLD_PREFIX)
+        for name in sorted(name for name in item if name.startswith(HOLD_PREFIX))
     )
 
 

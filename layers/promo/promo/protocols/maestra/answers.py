@@ -89,8 +89,11 @@ def promo_code(outcome: StepOutcome, step: Step) -> dict[str, Any]:
 
 def _prune(data: Any) -> Any:
     if isinstance(data, dict):
-        pruned = {k: _prune(v) for k, v in data.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != {}}
+        pruned = {}
+        for name, value in data.items():
+            if value is not None and (value := _prune(value)) != {}:
+                pruned[name] = value
+        return pruned
     return render_safe(data) if isinstance(data, str) else data
 
 
