@@ -11,7 +11,7 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -78,25 +78,38 @@ class BulkAdds:
         now = clock.now()
         first_number = self.allocate_numbers(tenant_id, len(new_codes))
         stamped = clock.to_stored(now)
-        codes_items = [
-            new_code_item(
-                keys.code_key(tenant_id, keyed[offset]),
-                pools[code.pool_id],
-                code,
-                first_number + offset,
-                stamped,
-                actor,
+
+        def items(start: int, stop: int) -> list[tuple[Item, Item]]:
+            """The code items and id pointers of ``new_codes[start:stop]``."""
+            return [
+                new_code_item(
+                    keys.code_key(tenant_id, keyed[offset]),
+                    pools[new_codes[offset].pool_id],
+                    new_codes[offset],
+                    first_number + offset,
+                    stamped,
+                    actor,
+                )
+                for offset in range(start, stop)
+            ]
+
+        if len(new_codes) > _CODES_PER_TRANSACTION:
+            # Every pool is resolved before anything is written.
+            added_pools = Counter(pools[code.pool_id].pool_id for code in new_codes)
+            stage = Stage(
+                uuid.uuid4().hex,
+                int(now.timestamp()) + self._settings.staged_write_expiry_seconds,
+                first_number,
+                len(new_codes),
+                tuple(added_pools),
             )
-            for offset, code in enumerate(new_codes)
-        ]
-        if len(codes_items) <= _CODES_PER_TRANSACTION:
-            try:
-                self.write_codes(codes_items, stage=None)
-            except (DuplicateValues, ConcurrentChange):  # refused: the transaction wrote nothing
-                self._give_back_numbers(tenant_id, first_number, len(codes_items))
-                raise
-        else:
-            self._add_staged(tenant_id, codes_items, now, actor)
+            return self._add_staged(tenant_id, items, stage, added_pools, now, actor)
+        codes_items = items(0, len(new_codes))
+        try:
+            self.write_codes(codes_items, stage=None)
+        except (DuplicateValues, ConcurrentChange):  # refused: the transaction wrote nothing
+            self._give_back_numbers(tenant_id, first_number, len(codes_items))
+            raise
         return [code_from_item(code_item) for code_item, _ in codes_items]
 
     def allocate_numbers(self, tenant_id: str, count: int) -> int:
@@ -192,27 +205,45 @@ class BulkAdds:
         return conflicts
 
     def _add_staged(
-        self, tenant_id: str, codes_items: list[tuple[Item, Item]], now: datetime, actor: str
-    ) -> None:
+        self,
+        tenant_id: str,
+        items: Callable[[int, int], list[tuple[Item, Item]]],
+        stage: Stage,
+        pools: Counter[str],
+        now: datetime,
+        actor: str,
+    ) -> list[Code]:
         # Imported here: only bulk adds need threads, and cold starts should not pay for them.
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor, wait
 
-        first_number = int(codes_items[0][0]["number"]["N"])
-        deadline = int(now.timestamp()) + self._settings.staged_write_expiry_seconds
-        pools = Counter(code_item["pool"]["S"] for code_item, _ in codes_items)
-        stage = Stage(uuid.uuid4().hex, deadline, first_number, len(codes_items), tuple(pools))
+        deadline = stage.deadline
         # Staged codes fill whole transactions; their id pointers need no condition (numbers
         # come from the counter) and go in cheaper batch writes, each once its code has landed:
         # a pointer never exists without a staged code that leads whoever clears the batch to
         # it. They are queued after every stage, so no worker waiting on a stage holds one up.
-        chunks = list(chunked(codes_items, TRANSACTION_LIMIT))
+        # Each chunk's items are built just before its stage is queued, and the answer while
+        # the writes are under way: this Python work overlaps DynamoDB's instead of preceding
+        # and following it.
+        chunks: list[list[tuple[Item, Item]]] = []
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
-            staging = [pool.submit(self._stage_chunk, chunk, stage) for chunk in chunks]
+            staging: list[Future[DuplicateValues | StoreUnavailable | None]] = []
+            try:
+                for start in range(0, stage.size, TRANSACTION_LIMIT):
+                    chunks.append(items(start, min(stage.size, start + TRANSACTION_LIMIT)))
+                    staging.append(pool.submit(self._stage_chunk, chunks[-1], stage))
+            except Exception:
+                # Nothing of the batch is visible; take back whatever of it was staged (if that
+                # fails too, the stage expires and whoever meets it clears it).
+                wait(staging)
+                with contextlib.suppress(StoreUnavailable):
+                    self._unstage(chunks[: len(staging)], stage.batch_id)
+                raise
             pointing = [
                 pool.submit(self._put_pointers, staged_chunk, [p for _, p in part])
                 for staged_chunk, chunk in zip(staging, chunks, strict=True)
                 for part in chunked(chunk, BATCH_WRITE_LIMIT)
             ]
+            added = [code_from_item(code_item) for chunk in chunks for code_item, _ in chunk]
             outcomes = [future.result() for future in staging]
             outcomes += [future.result() for future in pointing]
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
@@ -237,6 +268,7 @@ class BulkAdds:
         if not self._commit(tenant_id, stage.batch_id, pools, now, actor):
             self._unstage(chunks, stage.batch_id)
             raise StoreUnavailable(_FAILED)
+        return added
 
     def _commit(
         self, tenant_id: str, batch_id: str, pools: Counter[str], now: datetime, actor: str
