@@ -214,7 +214,7 @@ class BulkAdds:
         actor: str,
     ) -> list[Code]:
         # Imported here: only bulk adds need threads, and cold starts should not pay for them.
-        from concurrent.futures import ThreadPoolExecutor, wait
+        from concurrent.futures import ThreadPoolExecutor
 
         deadline = stage.deadline
         # Staged codes fill whole transactions; their id pointers need no condition (numbers
@@ -227,17 +227,9 @@ class BulkAdds:
         chunks: list[list[tuple[Item, Item]]] = []
         with ThreadPoolExecutor(max_workers=self._settings.bulk_write_concurrency) as pool:
             staging: list[Future[DuplicateValues | StoreUnavailable | None]] = []
-            try:
-                for start in range(0, stage.size, TRANSACTION_LIMIT):
-                    chunks.append(items(start, min(stage.size, start + TRANSACTION_LIMIT)))
-                    staging.append(pool.submit(self._stage_chunk, chunks[-1], stage))
-            except Exception:
-                # Nothing of the batch is visible; take back whatever of it was staged (if that
-                # fails too, the stage expires and whoever meets it clears it).
-                wait(staging)
-                with contextlib.suppress(StoreUnavailable):
-                    self._unstage(chunks[: len(staging)], stage.batch_id)
-                raise
+            for start in range(0, stage.size, TRANSACTION_LIMIT):
+                chunks.append(items(start, min(stage.size, start + TRANSACTION_LIMIT)))
+                staging.append(pool.submit(self._stage_chunk, chunks[-1], stage))
             pointing = [
                 pool.submit(self._put_pointers, staged_chunk, [p for _, p in part])
                 for staged_chunk, chunk in zip(staging, chunks, strict=True)
