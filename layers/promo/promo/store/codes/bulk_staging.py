@@ -216,7 +216,6 @@ class BulkAdds:
         # Imported here: only bulk adds need threads, and cold starts should not pay for them.
         from concurrent.futures import ThreadPoolExecutor
 
-        deadline = stage.deadline
         # Staged codes fill whole transactions; their id pointers need no condition (numbers
         # come from the counter) and go in cheaper batch writes, each once its code has landed:
         # a pointer never exists without a staged code that leads whoever clears the batch to
@@ -241,7 +240,7 @@ class BulkAdds:
         duplicates = [v for o in outcomes if isinstance(o, DuplicateValues) for v in o.values]
         in_flight = [v for o in outcomes if isinstance(o, ConcurrentChange) for v in o.values]
         failed = [outcome for outcome in outcomes if outcome is not None]
-        if failed or time.time() >= deadline:
+        if failed or time.time() >= stage.deadline:
             # A refused transaction wrote nothing; any other may have landed.
             refused = (DuplicateValues, ConcurrentChange)
             landed = [

@@ -7,7 +7,6 @@ whatever the concurrency. The one fact judged from a read is a candidate's valid
 which no write changes after the code is created: the index entry carries it.
 """
 
-import contextlib
 import random
 import threading
 import time
@@ -23,7 +22,7 @@ from promo.domain.models import ActivityState, Code, CodeState, Issuance, Pool
 from promo.settings import Settings
 from promo.store import keys
 from promo.store.codes.transitions import Transitions, Write, issue_attributes
-from promo.store.codes.visibility import ABORTED, COMMITTED, STAGE_ATTRIBUTES, BatchOutcomes
+from promo.store.codes.visibility import COMMITTED, STAGE_ATTRIBUTES, BatchOutcomes
 from promo.store.items import Item, code_from_item, key_of, s
 from promo.store.table import ConditionFailed, Table
 
@@ -219,12 +218,8 @@ class Claims:
             return True
         if batch in undecided:
             return False
-        outcome = self._outcomes.of_item(tenant_id, item)
-        if outcome == ABORTED:
-            # Housekeeping, not the claim: a function that may not delete leaves it to others.
-            with contextlib.suppress(StoreUnavailable):
-                self._outcomes.clear_staged(tenant_id, item)
-        elif outcome is None:
+        outcome = self._outcomes.settle(tenant_id, item)
+        if outcome is None:
             undecided.add(batch)
         return outcome == COMMITTED
 

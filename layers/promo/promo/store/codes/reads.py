@@ -1,19 +1,17 @@
 """Reading codes: by value (one strongly consistent read), by id (pointer, then code), and
 listing in creation order. A code staged by a bulk add not (yet) committed does not exist here."""
 
-import contextlib
 import heapq
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from promo.domain import clock
-from promo.domain.errors import StoreUnavailable
 from promo.domain.ids import number_of
 from promo.domain.models import Code
 from promo.store import keys
 from promo.store.codes.naming import CodeKeys, pointed_value
-from promo.store.codes.visibility import ABORTED, COMMITTED, BatchOutcomes, Snapshot
+from promo.store.codes.visibility import COMMITTED, BatchOutcomes, Snapshot
 from promo.store.items import Item, code_from_item, s
 from promo.store.table import Table
 
@@ -34,11 +32,7 @@ class CodeReads:
             item = self._table.get(keys.code_key(tenant_id, target))
         if item is None:
             return None
-        outcome = self._outcomes.of_item(item["tenant"]["S"], item)
-        if outcome == ABORTED:
-            # Housekeeping, not the answer: a function that may not delete leaves it to others.
-            with contextlib.suppress(StoreUnavailable):
-                self._outcomes.clear_staged(item["tenant"]["S"], item)
+        outcome = self._outcomes.settle(item["tenant"]["S"], item)
         return code_from_item(item) if outcome == COMMITTED else None
 
     def get_by_number(self, tenant_id: str, number: int) -> Code | None:

@@ -7,6 +7,7 @@ deadline), so a late commit and a reader's abort cannot both win. Final outcomes
 so each function instance reads one at most once.
 """
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -177,12 +178,15 @@ class BatchOutcomes:
                         raise StoreUnavailable("Clearing an aborted bulk add failed.") from None
                     actions = [a for index, a in enumerate(actions) if index not in refused]
 
-    def clear_if_abandoned(self, tenant_id: str, item: Item) -> bool:
-        """Clear a staged item of an aborted batch (its writer died, or gave up); True if so."""
-        if self.of_item(tenant_id, item) != ABORTED:
-            return False
-        self.clear_staged(tenant_id, item)
-        return True
+    def settle(self, tenant_id: str, item: Item) -> str | None:
+        """The outcome of the batch that staged ``item`` (COMMITTED if never staged), clearing
+        the stage if that batch aborted, so it stops coming back. The clear is housekeeping,
+        not the reader's answer: a function that may not delete leaves it to others."""
+        outcome = self.of_item(tenant_id, item)
+        if outcome == ABORTED:
+            with contextlib.suppress(StoreUnavailable):
+                self.clear_staged(tenant_id, item)
+        return outcome
 
     def snapshot(self) -> "Snapshot":
         return Snapshot(self)
